@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its medium's messages into InboundMessage and sends outbox rows."""

@@ -1,0 +1,102 @@
+"""Global keywords: STOP, START, HELP, a person, and language, recognised in every state and language.
+
+Only whole-message forms count for the short keywords, so "don't stop" or "when do the visits stop?"
+are answers, not opt-outs; opt-out and person phrases ("please stop texting me") count anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from bot.text import fold
+from bot.vocabulary import Keyword, Vocabulary
+
+
+class Intent(Enum):
+    """What a global keyword asks for."""
+
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    PERSON = "person"
+    LANGUAGE = "language"
+    LEAVE = "leave"
+    FLOW = "flow"
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordMatch:
+    """A recognised keyword: the intent, the folded words that matched, and a language if one was named."""
+
+    intent: Intent
+    matched: str
+    locale: str | None = None
+    flow: str | None = None
+
+
+def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(tuple(words[i : i + size]) == phrase for i in range(len(words) - size + 1))
+
+
+def _core(words: list[str], vocabulary: Vocabulary) -> str:
+    """The message without politeness words, or "" if nothing else is left."""
+    kept = [w for w in words if w not in vocabulary.fillers]
+    # Two-word fillers such as "por favor" and "thank you".
+    text = " ".join(kept)
+    for filler in sorted(vocabulary.fillers, key=len, reverse=True):
+        if " " in filler:
+            text = f" {text} ".replace(f" {filler} ", " ").strip()
+    return text
+
+
+def _exact(core: str, keyword: Keyword) -> bool:
+    if core in keyword.exact:
+        return True
+    # "STOP STOP" or "stop, stop!" is still STOP.
+    words = core.split()
+    return len(words) > 1 and all(w in keyword.exact for w in words)
+
+
+def classify(text: str, vocabulary: Vocabulary, *, opted_out: bool = False) -> KeywordMatch | None:
+    """Return the global keyword in a message, or None if it is an ordinary message."""
+    if text.strip() == "?":
+        return KeywordMatch(Intent.HELP, "?")
+    folded = fold(text[:500])  # keywords are short; a long message is an answer or a story
+    words = folded.split()
+    core = _core(words, vocabulary)
+    if not core:
+        return None
+    keywords = vocabulary.keywords
+    stop = keywords["stop"]
+    if _exact(core, stop):
+        return KeywordMatch(Intent.STOP, core)
+    for phrase in stop.phrases:
+        if _contains(words, phrase):
+            return KeywordMatch(Intent.STOP, " ".join(phrase))
+    start = keywords["start"]
+    if _exact(core, start) or (opted_out and core in start.when_opted_out):
+        return KeywordMatch(Intent.START, core)
+    if _exact(core, keywords["help"]):
+        return KeywordMatch(Intent.HELP, core)
+    if core in vocabulary.language_menu:
+        return KeywordMatch(Intent.LANGUAGE, core)
+    for locale, names in vocabulary.language_choices.items():
+        if core in names:
+            return KeywordMatch(Intent.LANGUAGE, core, locale)
+    for flow, flow_words in vocabulary.start_flow.items():
+        if core in flow_words:
+            return KeywordMatch(Intent.FLOW, core, flow=flow)
+    leave = keywords.get("leave")
+    if leave is not None:
+        for phrase in leave.phrases:
+            if _contains(words, phrase):
+                return KeywordMatch(Intent.LEAVE, " ".join(phrase))
+    person = keywords["person"]
+    if core in person.exact:
+        return KeywordMatch(Intent.PERSON, core)
+    for phrase in person.phrases:
+        if _contains(words, phrase):
+            return KeywordMatch(Intent.PERSON, " ".join(phrase))
+    return None

@@ -1,0 +1,511 @@
+"""The inbound pipeline: store the message (deduplicated), then take the turn in one transaction.
+
+1. `receive`: find or create the participant and store the message; a provider id seen before is a
+   no-op. Committed before the channel answers the provider (RELIABILITY §2.1).
+2. `process`: for one participant, with their row locked, act on their waiting messages oldest first:
+   decide the turn (bot.conversation, pure), then write the new snapshot, the audit entries, the
+   outcomes and the outbox rows and mark the message processed, all in ONE transaction. Sending
+   happens after commit (bot.dispatcher). A crash anywhere leaves either nothing or everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.channels.rendering import ChoiceStyle, Renderer
+from bot.clock import Clock
+from bot.conversation import COMPLIANCE, Conversations, Incoming, Opener
+from bot.domain import (
+    PRIVATE_PREFERENCES,
+    ConsentPointAnswered,
+    Event,
+    InboundMessage,
+    JSONDict,
+    LocaleChanged,
+    MessageCreated,
+    OpenerAnswered,
+    OptedIn,
+    OptedOut,
+    Part,
+    Participant,
+    PreferenceRecorded,
+    PrescreenCompleted,
+    PurposeChanged,
+    RecontactRecorded,
+    StaffRequested,
+    TextsAgreed,
+    TravelRequested,
+    VisitConfirmed,
+)
+from bot.engine import TurnResult
+from bot.ids import IdSource
+from bot.study import Study
+from bot.text import fold, sanitize
+from bot.travel import record_travel_request
+from storage.database import Database
+from storage.repositories import ConversationRow, PendingInbound, Repositories
+
+if TYPE_CHECKING:
+    from bot.planning import Planner
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""A message whose turn fails this often is set aside and staff are told (never dropped silently)."""
+ALWAYS_SENT = frozenset({COMPLIANCE, "safety"})
+"""Purposes that still reach a participant who opted out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What `receive` did with a message."""
+
+    participant_id: int
+    inbound_id: int | None
+    participant_code: str
+
+    @property
+    def duplicate(self) -> bool:
+        """True when the provider delivered this message before."""
+        return self.inbound_id is None
+
+
+@dataclass(slots=True)
+class Processed:
+    """What `process` did: messages acted on, failed, and outbox rows queued."""
+
+    inbound_ids: list[int] = field(default_factory=list)
+    failed_ids: list[int] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    escalated: bool = False  # an escalation was opened: its first staff alert should go now
+
+
+class Service:
+    """The one inbound pipeline every channel uses."""
+
+    def __init__(
+        self,
+        database: Database,
+        study: Study,
+        conversations: Conversations,
+        renderer: Renderer,
+        clock: Clock,
+        ids: IdSource,
+        styles: Mapping[str, ChoiceStyle],
+        planner: Planner | None = None,
+    ) -> None:
+        """Wire the pipeline; `styles` says how each channel shows choices."""
+        self.database = database
+        self.study = study
+        self.conversations = conversations
+        self.renderer = renderer
+        self.clock = clock
+        self.ids = ids
+        self.styles = dict(styles)
+        self.planner = planner
+
+    # -- step 1 -----------------------------------------------------------------------------
+
+    def receive(self, message: InboundMessage) -> Receipt:
+        """Store an inbound message once; create its sender as a participant on first contact."""
+        now = self.clock.now()
+        with self.database.write() as connection:
+            repos = Repositories(connection)
+            participant = repos.participants.by_address(message.channel, message.address)
+            if participant is None:
+                participant = self.enrol_address(repos, message, now)
+            inbound_id = repos.inbound.add(
+                channel=message.channel,
+                provider_message_id=message.provider_message_id,
+                participant_id=participant.id,
+                text=sanitize(message.text),
+                media_count=max(0, message.media_count),
+                received_at=message.received_at,
+                kind=message.kind,
+            )
+            if inbound_id is not None and message.meta:
+                repos.audit.append(
+                    at=now, actor="participant", action="channel_details", participant_id=participant.id,
+                    inbound_id=inbound_id, new=dict(message.meta),
+                )  # fmt: skip
+        return Receipt(participant.id, inbound_id, participant.code)
+
+    def enrol_address(self, repos: Repositories, message: InboundMessage, now: datetime) -> Participant:
+        """Create a participant reached at this message's address (first contact, or staff enrolment)."""
+        locale = message.locale_hint if message.locale_hint in self.study.languages else self.study.default_locale
+        for _ in range(20):
+            created = repos.participants.create(
+                code=self.ids.participant_code(),
+                study_id=self.study.id,
+                locale=locale,
+                timezone=self.study.timezone,
+                channel=message.channel,
+                address=message.address,
+                now=now,
+            )
+            if created is not None:
+                repos.audit.append(
+                    at=now, actor="system", action="participant_created", participant_id=created,
+                    new={"channel": message.channel, "locale": locale, "timezone": self.study.timezone},
+                )  # fmt: skip
+                return repos.participants.get(created)
+            # The address may have been taken by a concurrent first message from the same person.
+            existing = repos.participants.by_address(message.channel, message.address)
+            if existing is not None:
+                return existing
+        raise RuntimeError("could not create a unique participant code")
+
+    # -- step 2 -----------------------------------------------------------------------------
+
+    def process(self, participant_id: int) -> Processed:
+        """Act on every waiting message of a participant, one transaction per message, in order."""
+        done = Processed()
+        while True:
+            try:
+                with self.database.write() as connection:
+                    repos = Repositories(connection)
+                    repos.participants.lock(participant_id)
+                    inbound = repos.inbound.next_pending(participant_id)
+                    if inbound is None:
+                        return done
+                    queued, escalated = self._turn(repos, participant_id, inbound)
+                    done.outbox_ids.extend(queued)
+                    done.escalated = done.escalated or escalated
+                    done.inbound_ids.append(inbound.id)
+            except Exception as exc:
+                # The transaction rolled back. Count the attempt in a transaction of its own.
+                log.exception("turn failed for participant %s", participant_id)
+                failed = self._count_failure(participant_id, exc)
+                if failed is not None:
+                    done.failed_ids.append(failed)
+
+    def handle(self, message: InboundMessage) -> tuple[Receipt, Processed]:
+        """Receive, then process: what a channel does for each message in one process."""
+        receipt = self.receive(message)
+        processed = self.process(receipt.participant_id) if not receipt.duplicate else Processed()
+        return receipt, processed
+
+    def recover(self) -> Processed:
+        """Process whatever was received but not acted on (after a crash or restart)."""
+        total = Processed()
+        with self.database.read() as connection:
+            waiting = Repositories(connection).inbound.participants_with_pending()
+        for participant_id in waiting:
+            done = self.process(participant_id)
+            total.inbound_ids += done.inbound_ids
+            total.failed_ids += done.failed_ids
+            total.outbox_ids += done.outbox_ids
+        return total
+
+    def _count_failure(self, participant_id: int, exc: Exception) -> int | None:
+        now = self.clock.now()
+        with self.database.write() as connection:
+            repos = Repositories(connection)
+            repos.participants.lock(participant_id)
+            inbound = repos.inbound.next_pending(participant_id)
+            if inbound is None:
+                return None
+            attempts = repos.inbound.count_attempt(inbound.id, type(exc).__name__)
+            if attempts < MAX_ATTEMPTS:
+                return None
+            # Set it aside so the participant's later messages are not blocked, and tell staff.
+            repos.inbound.finish(inbound.id, now, status="failed", error=type(exc).__name__)
+            repos.escalations.open(
+                participant_id=participant_id, category="processing_error", severity="high", at=now,
+                inbound_id=inbound.id,
+            )  # fmt: skip
+            repos.audit.append(
+                at=now, actor="system", action="inbound_failed", participant_id=participant_id,
+                inbound_id=inbound.id, reason=type(exc).__name__,
+            )  # fmt: skip
+            return inbound.id
+
+    def _turn(self, repos: Repositories, participant_id: int, inbound: PendingInbound) -> tuple[list[int], bool]:
+        """Decide and record one turn; return the outbox ids it queued, and whether staff must be alerted."""
+        now = self.clock.now()
+        participant = repos.participants.get(participant_id)
+        conversation = repos.conversations.load(participant_id)
+        text, kind = inbound.text, inbound.kind
+        pressed: int | None = None
+        if kind == "button":
+            text, kind, pressed = self._press(repos, participant_id, conversation.version, inbound.text, now)
+        incoming = Incoming(
+            text=text,
+            kind=kind,
+            media_count=inbound.media_count,
+            participant=participant,
+            snapshot=conversation.snapshot,
+            has_outcome=repos.outcomes.has_prescreen(participant_id),
+            first_message=conversation.version == 0,
+            enrolled=repos.participants.get_anchor(participant_id) is not None,
+            opener=self._opener(repos, participant_id, conversation, now, pressed),
+            facts=self._facts(repos, participant_id, now, inbound.text if conversation.version == 0 else None),
+        )
+        result = self.conversations.take_turn(incoming, now)
+        participant = self._record_events(repos, participant, inbound, result, now)
+        flow, state = _top(result)
+        repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state)
+        messages = [e for e in result.events if isinstance(e, MessageCreated)]
+        outbox_ids = self.queue_messages(
+            repos, participant, inbound.channel, inbound.address, messages, f"reply:{inbound.id}", now,
+            conversation.version + 1, inbound_id=inbound.id,
+        )  # fmt: skip
+        repos.inbound.finish(inbound.id, now)
+        escalated = any(isinstance(e, StaffRequested) for e in result.events)
+        return outbox_ids, escalated
+
+    @staticmethod
+    def _staff_must_know(repos: Repositories, participant_id: int) -> bool:
+        """True for someone enrolled, or whose prescreen passed or needs review."""
+        if repos.participants.get_anchor(participant_id) is not None:
+            return True
+        outcome = repos.outcomes.latest_prescreen(participant_id)
+        return outcome is not None and outcome.outcome in ("eligible", "needs_review")
+
+    def _facts(self, repos: Repositories, participant_id: int, now: datetime, first: str | None) -> JSONDict:
+        """What flows may know beyond the conversation: upcoming visits, whether staff enrolled them,
+        and, on a first message, where the person came from (an advertisement's keyword)."""
+        upcoming = [
+            {"visit_id": v.id, "visit_type": v.type, "when": v.scheduled_at.isoformat(),
+             "site": f"study.site.{v.site_id}" if v.site_id else None}
+            for v in repos.visits.for_participant(participant_id)
+            if v.status == "booked" and v.scheduled_at > now
+        ]  # fmt: skip
+        facts: JSONDict = {
+            "upcoming_visits": upcoming,
+            "enrolled": repos.participants.get_anchor(participant_id) is not None,
+        }
+        # Where they can be reached now, for the settings flow's "how we reach you" (PRIV-01).
+        addresses = repos.participants.addresses(participant_id)
+        facts["channels"] = sorted({a.channel for a in addresses if a.unreachable_at is None})
+        if first is not None:
+            keyword = self.study.onboarding.keyword(fold(first))
+            facts["source"] = keyword.source if keyword else repos.audit.start_payload(participant_id)
+        return facts
+
+    @staticmethod
+    def _opener(
+        repos: Repositories, participant_id: int, conversation: ConversationRow, now: datetime, pressed: int | None
+    ) -> Opener | None:
+        """The scheduled message this reply answers, if any: the reminder or check-in sent most recently.
+
+        It takes the reply when nothing else is waiting, or when it was sent after the question that
+        is waiting (the most recent question is the one people answer), or when its button was pressed.
+        """
+        row = repos.schedule.get(pressed) if pressed is not None else repos.schedule.awaiting(participant_id, now)
+        if row is None or not row.awaiting_reply or row.flow is None:
+            return None
+        waiting = bool(conversation.snapshot.get("frames"))
+        newer = conversation.updated_at is None or (row.sent_at is not None and row.sent_at >= conversation.updated_at)
+        if pressed is None and waiting and not newer:
+            return None
+        return Opener(int(row.id), str(row.flow), dict(row.data or {}))
+
+    @staticmethod
+    def _press(
+        repos: Repositories, participant_id: int, version: int, token: str, now: datetime
+    ) -> tuple[str, str, int | None]:
+        """A button press counts as typing its number, if it belongs to this participant's current question.
+
+        A reply button is current in the conversation state it was sent in; a reminder's button while
+        that reminder still waits for its answer. Anything else (an old keyboard, a double tap,
+        another chat's button, forged data) changes nothing.
+        """
+        button = repos.buttons.get(token[:32])
+        if button is None or button.participant_id != participant_id:
+            return "", "button_stale", None
+        if button.scheduled_id is not None:
+            row = repos.schedule.get(button.scheduled_id)
+            if row is None or not row.awaiting_reply or row.reply_until is None or row.reply_until <= now:
+                return "", "button_stale", None
+            return str(button.choice_number), "text", int(button.scheduled_id)
+        if button.conversation_version != version:
+            return "", "button_stale", None
+        return str(button.choice_number), "text", None
+
+    def _record_events(
+        self,
+        repos: Repositories,
+        participant: Participant,
+        inbound: PendingInbound,
+        result: TurnResult,
+        now: datetime,
+    ) -> Participant:
+        """Write each event's consequences and its audit entry; return the participant as it now is."""
+        entries: list[dict[str, Any]] = []
+        changes: dict[str, Any] = {}
+        for event in result.events:
+            payload = event.to_json()
+            payload.pop("type", None)
+            old: dict[str, Any] | None = None
+            if isinstance(event, MessageCreated):
+                continue  # the outbox row is the record of what was said
+            if isinstance(event, OptedOut):
+                old, changes["opted_out_at"] = {"opted_out": participant.opted_out}, now
+                if self._staff_must_know(repos, participant.id):
+                    # Someone in the study (or on their way in) can no longer be messaged: tell staff.
+                    payload["escalation_id"] = repos.escalations.open(
+                        participant_id=participant.id, category="opted_out", severity="normal", at=now,
+                        inbound_id=inbound.id, received_at=inbound.received_at,
+                    )  # fmt: skip
+            elif isinstance(event, OptedIn):
+                old, changes["opted_out_at"] = {"opted_out": participant.opted_out}, None
+            elif isinstance(event, LocaleChanged):
+                changes["locale"] = event.new
+            elif isinstance(event, PreferenceRecorded):
+                preferences = dict(changes.get("preferences", participant.preferences))
+                old = {event.name: preferences.get(event.name)}
+                if event.value is None:
+                    preferences.pop(event.name, None)  # forgotten, e.g. a first name they no longer allow
+                else:
+                    preferences[event.name] = event.value
+                changes["preferences"] = preferences
+                if event.name in PRIVATE_PREFERENCES:
+                    # Whether it is set, never the value: the audit trail cannot be erased (PRIV-12).
+                    old = {event.name: _private(old[event.name])}
+                    payload["value"] = _private(event.value)
+            elif isinstance(event, PurposeChanged):
+                # SMS-05: purpose -> when it was turned off; turned back on, it is removed.
+                opt_outs = dict(changes.get("purpose_opt_outs", participant.purpose_opt_outs))
+                old = {event.purpose: opt_outs.get(event.purpose)}
+                if event.wanted:
+                    opt_outs.pop(event.purpose, None)
+                else:
+                    opt_outs.setdefault(event.purpose, now.isoformat())
+                changes["purpose_opt_outs"] = opt_outs
+            elif isinstance(event, PrescreenCompleted):
+                repos.outcomes.record_prescreen(
+                    participant_id=participant.id, study_id=self.study.id, outcome=event.outcome,
+                    reasons=list(event.reasons), review=list(event.review), answers=dict(event.answers), at=now,
+                )  # fmt: skip
+            elif isinstance(event, RecontactRecorded):
+                repos.outcomes.record_recontact(
+                    participant_id=participant.id, scope=event.scope, granted=event.granted, at=now
+                )
+            elif isinstance(event, StaffRequested):
+                payload["escalation_id"] = repos.escalations.open(
+                    participant_id=participant.id, category=event.category, severity=event.severity, at=now,
+                    inbound_id=inbound.id, details=dict(event.details), received_at=inbound.received_at,
+                )  # fmt: skip
+            elif isinstance(event, TextsAgreed):
+                # SMS-09: the opt-in with its time, source, and the exact disclosure text and version.
+                payload["shown_text"] = [
+                    self.renderer.part(Part(key), result.locale, participant.timezone) for key in event.shown
+                ]
+                payload["channel"] = inbound.channel
+                if event.agreed:
+                    old, changes["opted_in_at"] = {"opted_in_at": None}, now
+                    repos.schedule.cancel_welcomes(now, participant.id)  # no welcome after they agreed
+            elif isinstance(event, ConsentPointAnswered):
+                # CON-08: each consent-check answer with its version and the exact words the patient saw
+                # for this attempt, in their language (the entry's `at` is the time).
+                payload["shown_text"] = [
+                    self.renderer.part(Part(key), participant.locale, participant.timezone) for key in event.shown
+                ]
+                payload["locale"] = participant.locale
+            elif isinstance(event, OpenerAnswered):
+                repos.schedule.answered(event.scheduled_id, now)
+            elif isinstance(event, VisitConfirmed):
+                visit = repos.visits.by_id(event.visit_id)
+                if visit is not None and visit.participant_id == participant.id and visit.status == "booked":
+                    old = {"confirmed_at": visit.confirmed_at.isoformat() if visit.confirmed_at else None}
+                    repos.visits.update(visit.id, now, confirmed_at=now)
+            elif isinstance(event, TravelRequested):
+                # Travel (TRV-01/02): the request row, its escalation and its audit entry hold the details
+                # (bot/travel.py), so this entry names the request rather than repeating the postal code.
+                payload = {
+                    "visit_id": event.visit_id,
+                    "travel_request_id": record_travel_request(repos, participant.id, event, inbound.id, now),
+                }
+            entries.append(
+                {"at": now, "actor": "participant", "action": event.type, "participant_id": participant.id,
+                 "inbound_id": inbound.id, "old": old, "new": payload, "reason": None}
+            )  # fmt: skip
+        if result.locale != participant.locale:
+            changes["locale"] = result.locale
+        repos.audit.append_many(entries)
+        if not changes:
+            return participant
+        repos.participants.update(participant.id, now, **changes)
+        updated = repos.participants.get(participant.id)
+        # Planned messages were written in the old language, or skipped while opted out, or held back
+        # until they agreed to texts; or the settings turned a kind of message off or on (SMS-05), or
+        # changed the channel or first name: plan again.
+        replan = bool({"locale", "opted_out_at", "opted_in_at"} & changes.keys()) or _plans_changed(
+            participant, updated
+        )
+        if self.planner is not None and not updated.opted_out and replan:
+            self.planner.replan(repos, updated, now)
+        return updated
+
+    def queue_messages(
+        self, repos: Repositories, participant: Participant, channel: str, address: str,
+        messages: list[MessageCreated], key: str, now: datetime, version: int, inbound_id: int | None = None,
+    ) -> list[int]:  # fmt: skip
+        """Render messages for a channel and queue them in the outbox (in this transaction)."""
+        style = self.styles.get(channel, ChoiceStyle.NUMBERED)
+        queued: list[int] = []
+        for number, message in enumerate(messages):
+            if participant.opted_out and message.purpose not in ALWAYS_SENT:
+                continue
+            rendered = self.renderer.render(message, participant.locale, style, participant.timezone)
+            # Each button carries an opaque token, checked against this state when it is pressed.
+            tokens = [secrets.token_urlsafe(12) for _ in rendered.buttons]
+            buttons = [
+                {"value": b.value, "label": b.label, "token": t} for b, t in zip(rendered.buttons, tokens, strict=True)
+            ]
+            outbox_id = repos.outbox.add(
+                key=f"{key}:{number}",
+                participant_id=participant.id,
+                channel=channel,
+                address=address,
+                body=rendered.body,
+                buttons=buttons or None,
+                purpose=rendered.purpose,
+                now=now,
+                inbound_id=inbound_id,
+            )
+            if outbox_id is None:
+                continue
+            queued.append(outbox_id)
+            repos.buttons.add_many(
+                [
+                    {"token": t, "participant_id": participant.id, "outbox_id": outbox_id,
+                     "conversation_version": version, "choice_number": n, "created_at": now}
+                    for n, t in enumerate(tokens, start=1)
+                ]
+            )  # fmt: skip
+        return queued
+
+
+RENDERED_PREFERENCES = ("channel", "use_first_name", "first_name")
+"""Preferences that change what planned messages say or where they go."""
+
+
+def _private(value: object) -> str | None:
+    """How the audit trail shows a private preference: that it is set, or None."""
+    return "[private]" if value not in (None, "", False) else None
+
+
+def _plans_changed(before: Participant, after: Participant) -> bool:
+    """True when planned messages must be planned again: purposes or rendered preferences changed."""
+    if before.purpose_opt_outs.keys() != after.purpose_opt_outs.keys():
+        return True
+    return any(before.preferences.get(name) != after.preferences.get(name) for name in RENDERED_PREFERENCES)
+
+
+def _top(result: TurnResult) -> tuple[str | None, str | None]:
+    frames = result.snapshot.get("frames") or []
+    if not frames:
+        return None, None
+    return str(frames[-1]["flow"]), str(frames[-1]["state"])
+
+
+def describe_events(events: list[Event]) -> list[str]:
+    """One line per event, for transcripts and debugging."""
+    return [e.summary() for e in events]

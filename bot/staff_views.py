@@ -1,0 +1,229 @@
+"""What staff see: one participant in full, and the prescreen funnel, read from the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from bot.domain import Participant
+from storage.repositories import Repositories, inbound_t, participant_t, scheduled_t, visit_t
+
+
+class ParticipantNotFoundError(Exception):
+    """No participant matches the reference."""
+
+
+def find_participant(repos: Repositories, reference: str) -> Participant:
+    """A participant by code (P-7K3QX9) or by channel address (sms:+15550100, console:alice)."""
+    text = reference.strip()
+    if ":" in text:
+        channel, address = text.split(":", 1)
+        found = repos.participants.by_address(channel, address)
+    else:
+        found = repos.participants.by_code(text)
+    if found is None:
+        raise ParticipantNotFoundError(f"no participant {reference!r} (give a code like P-7K3QX9 or channel:address)")
+    return found
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def participant_view(connection: Connection, reference: str) -> dict[str, Any]:
+    """Everything staff need about one participant, as JSON-ready data."""
+    repos = Repositories(connection)
+    participant = find_participant(repos, reference)
+    conversation = repos.conversations.load(participant.id)
+    outcome = repos.outcomes.latest_prescreen(participant.id)
+    recontact = repos.outcomes.latest_recontact(participant.id)
+    row = connection.execute(select(participant_t).where(participant_t.c.id == participant.id)).one()
+    return {
+        "id": participant.code,
+        "study": participant.study_id,
+        "locale": participant.locale,
+        "timezone": participant.timezone,
+        "channels": [
+            {"channel": a.channel, "address": a.address, "unreachable": a.unreachable_at is not None}
+            for a in repos.participants.addresses(participant.id)
+        ],
+        "opted_out": participant.opted_out,
+        "opted_out_at": _iso(participant.opted_out_at),
+        "purpose_opt_outs": participant.purpose_opt_outs,
+        "erased_at": _iso(participant.erased_at),
+        "conversation": {
+            "flow": conversation.flow,
+            "state": conversation.state,
+            "status": conversation.snapshot.get("status", "new"),
+        },
+        "prescreen": None
+        if outcome is None
+        else {
+            "outcome": outcome.outcome,
+            "reasons": list(outcome.reasons),
+            "review": list(outcome.review),
+            "answers": dict(outcome.answers),
+            "completed_at": _iso(outcome.completed_at),
+        },
+        "recontact": None
+        if recontact is None
+        else {
+            "granted": recontact.granted,
+            "scope": recontact.scope,
+            "recorded_at": _iso(recontact.recorded_at),
+        },
+        "preferences": participant.preferences,
+        "staff_requests": [
+            {
+                "id": e.id,
+                "category": e.category,
+                "severity": e.severity,
+                "status": e.status,
+                "created_at": _iso(e.created_at),
+            }
+            for e in repos.escalations.for_participant(participant.id)
+        ],
+        "anchor_date": row.anchor_date.isoformat() if row.anchor_date else None,
+        "visits": [_visit(v, participant.timezone) for v in repos.visits.for_participant(participant.id)],
+        "upcoming": [
+            {
+                "kind": s.kind,
+                "purpose": s.purpose,
+                "channel": s.channel,
+                "due_utc": _iso(s.due_at),
+                "due_local": _local(s.due_at, participant.timezone),
+                "visit_id": s.visit_id,
+            }
+            for s in repos.schedule.for_participant(participant.id)[:20]
+        ],
+        "created_at": _iso(row.created_at),
+    }
+
+
+def _local(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).isoformat()
+
+
+def _visit(visit: Any, zone: str) -> dict[str, Any]:
+    return {
+        "id": visit.id, "visit": visit.visit_key, "type": visit.type, "site": visit.site_id,
+        "scheduled_utc": _iso(visit.scheduled_at), "scheduled_local": _local(visit.scheduled_at, zone),
+        "window": [visit.window_start.isoformat(), visit.window_end.isoformat()],
+        "out_of_window": visit.out_of_window, "status": visit.status, "confirmed_at": _iso(visit.confirmed_at),
+    }  # fmt: skip
+
+
+def visits_report(connection: Connection, today: date) -> dict[str, Any]:
+    """Visit adherence and reminders (MET-03: each figure with its denominator).
+
+    due = visits whose window has closed by `today`, or that were attended or missed;
+    adherence = attended within the window ÷ due; confirmation rate = visits confirmed ÷ visits
+    that got at least one booking note or reminder.
+    """
+    visits = list(connection.execute(select(visit_t)))
+    due = [v for v in visits if v.status in ("attended", "missed") or (v.status == "booked" and v.window_end < today)]
+    attended = [v for v in visits if v.status == "attended"]
+    within = [v for v in attended if not v.out_of_window]
+    reminded = set(
+        connection.execute(
+            select(scheduled_t.c.visit_id).where(
+                scheduled_t.c.status == "sent", scheduled_t.c.kind.in_(["booking", "reminder"])
+            )
+        ).scalars()
+    )
+    confirmed = [v for v in visits if v.confirmed_at is not None]
+    sent = connection.execute(
+        select(scheduled_t.c.kind, func.count()).where(scheduled_t.c.status == "sent").group_by(scheduled_t.c.kind)
+    ).all()
+    return {
+        "visits_booked": sum(1 for v in visits if v.status == "booked"),
+        "visits_due": len(due),
+        "visits_attended": len(attended),
+        "visits_attended_within_window": len(within),
+        "visit_adherence": round(len(within) / len(due), 4) if due else None,
+        "visits_missed": sum(1 for v in visits if v.status == "missed"),
+        "visits_cancelled": sum(1 for v in visits if v.status == "cancelled"),
+        "visits_out_of_window": sum(1 for v in visits if v.out_of_window and v.status != "cancelled"),
+        "scheduled_sent": {kind: int(count) for kind, count in sorted(sent)},
+        "visits_reminded": len(reminded),
+        "visits_confirmed": len(confirmed),
+        "reminder_confirmation_rate": round(len(confirmed) / len(reminded), 4) if reminded else None,
+    }
+
+
+def funnel(connection: Connection) -> dict[str, Any]:
+    """Prescreen counts, from the audit trail (the event log) on pseudonymous ids.
+
+    Each figure counts participants, not messages: started = began the prescreen at least once;
+    completed = reached an outcome; eligible / ineligible / needs_review = their latest outcome.
+    """
+    repos = Repositories(connection)
+    started = {
+        e.participant_id for e in repos.audit.actions(["flow_started"]) if (e.new or {}).get("flow") == "prescreen"
+    }
+    latest: dict[int, dict[str, Any]] = {}
+    for entry in repos.audit.actions(["prescreen_completed"]):
+        latest[entry.participant_id] = dict(entry.new or {})
+    outcomes = Counter(o["outcome"] for o in latest.values())
+    reasons = Counter(code for o in latest.values() if o["outcome"] == "ineligible" for code in o.get("reasons", []))
+    recontact: dict[int, bool] = {}
+    for entry in repos.audit.actions(["recontact_recorded"]):
+        recontact[entry.participant_id] = bool((entry.new or {}).get("granted"))
+    opted_out = connection.execute(
+        select(func.count()).select_from(participant_t).where(participant_t.c.opted_out_at.is_not(None))
+    ).scalar_one()
+    return {
+        "prescreens_started": len(started),
+        "prescreens_completed": len(latest),
+        "eligible": outcomes.get("eligible", 0),
+        "ineligible": outcomes.get("ineligible", 0),
+        "ineligible_by_reason": dict(sorted(reasons.items())),
+        "needs_review": outcomes.get("needs_review", 0),
+        "recontact_granted": sum(recontact.values()),
+        "opted_out": int(opted_out),
+    }
+
+
+def escalation_view(connection: Connection, escalation_id: int) -> dict[str, Any] | None:
+    """One escalation in full, for staff: the participant's own words included (never sent to a channel)."""
+    repos = Repositories(connection)
+    escalation = repos.escalations.get(escalation_id)
+    if escalation is None:
+        return None
+    participant = repos.participants.get(escalation.participant_id)
+    words = None
+    if escalation.inbound_id is not None:
+        row = connection.execute(select(inbound_t.c.text).where(inbound_t.c.id == escalation.inbound_id)).first()
+        words = row.text if row else None
+    history = [
+        {"at": _iso(a.at), "actor": a.actor, "action": a.action}
+        for a in repos.audit.for_participant(participant.id)
+        if (a.new or {}).get("escalation_id") == escalation_id
+    ]
+    return {
+        "id": escalation.id,
+        "participant": participant.code,
+        "category": escalation.category,
+        "severity": escalation.severity,
+        "status": escalation.status,
+        "received_at": _iso(escalation.received_at or escalation.created_at),
+        "ack_due_at": _iso(escalation.ack_due_at),
+        "acknowledged": {"at": _iso(escalation.acknowledged_at), "by": escalation.acknowledged_by},
+        "resolved": {
+            "at": _iso(escalation.resolved_at),
+            "by": escalation.resolved_by,
+            "note": escalation.resolution_note,
+        },
+        "alerts": {
+            "sent": escalation.alerts_sent,
+            "level": escalation.alert_level,
+            "next": _iso(escalation.next_alert_at),
+        },
+        "details": escalation.details or {},
+        "message": words,
+        "history": history,
+    }

@@ -1,0 +1,261 @@
+"""One ASGI app (Starlette) for Twilio and Telegram webhooks and a health check; runs the dispatcher.
+
+Every webhook is answered only after its message is committed (RELIABILITY §2.1): a 200 means the
+message is in the database and will be acted on, even if this process dies a moment later (the
+restarted process picks up what is waiting). The turn itself runs after the answer, in a worker
+thread, and the dispatcher is woken to send what it queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.bootstrap import App
+from bot.channels.sms import EMPTY_TWIML, TwilioSms, WebhookError, our_status, parse_form
+from bot.channels.telegram import TelegramChannel
+from bot.delivery import apply_status
+from bot.dispatcher import Dispatcher
+from bot.domain import InboundMessage
+from bot.scheduler import Scheduler
+from bot.service import Receipt
+from bot.staff_desk import StaffDesk, StaffMessage
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are far smaller (OWASP API4)
+RECOVERY_INTERVAL = 30.0
+
+
+class BodyTooLargeError(Exception):
+    """The request body is over MAX_BODY."""
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > MAX_BODY:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class Server:
+    """The running parts behind the web app: the wired pipeline, the channels and the dispatcher."""
+
+    app: App
+    dispatcher: Dispatcher
+    sms: TwilioSms | None = None
+    telegram: TelegramChannel | None = None
+    telegram_polling: bool = False
+    run_background: bool = True
+    tick: float = 1.0  # seconds between outbox sweeps when nothing wakes the dispatcher
+    scheduler: Scheduler | None = None  # reminders and check-ins, unless a separate worker does them
+    sweep_every: float = 30.0
+    desk: StaffDesk | None = None  # staff acting on escalations from the staff group or on-call phones
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- background work ----------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, participant_id: int) -> None:
+        try:
+            done = await asyncio.to_thread(self.app.service.process, participant_id)
+            if done.escalated and self.scheduler is not None:
+                # Staff hear at once, not at the next sweep (RELIABILITY §4.2: within 60 s).
+                await asyncio.to_thread(self.scheduler.alerts.tick, self.app.database, self.app.clock.now())
+        except Exception:  # a failure here leaves the message waiting; recovery retries it
+            log.exception("processing failed for participant %s", participant_id)
+        self.dispatcher.wake()
+
+    async def _staff(self, message: StaffMessage, callback_query_id: str | None) -> None:
+        assert self.desk is not None
+        reply = await asyncio.to_thread(self.desk.handle, message)
+        if callback_query_id is not None and self.telegram is not None:
+            await self.telegram.answer_button(callback_query_id, reply.toast)
+        self.dispatcher.wake()
+
+    async def accept(self, message: InboundMessage) -> Receipt:
+        """Store a message (committed when this returns), then act on it in the background."""
+        receipt = await asyncio.to_thread(self.app.service.receive, message)
+        if not receipt.duplicate:
+            self._spawn(self._process(receipt.participant_id))
+        return receipt
+
+    async def _recover_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = await asyncio.to_thread(self.app.service.recover)
+                if done.outbox_ids:
+                    self.dispatcher.wake()
+            except Exception:
+                log.exception("recovery sweep failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RECOVERY_INTERVAL)
+
+    async def _poll_telegram(self) -> None:
+        assert self.telegram is not None
+        await self.telegram.bot.delete_webhook()
+        offset = 0
+        while not self._stop.is_set():
+            try:
+                updates = await self.telegram.updates(offset)
+            except Exception:
+                log.exception("getUpdates failed; trying again")
+                await asyncio.sleep(2)
+                continue
+            for update in updates:
+                # Stored before the next getUpdates confirms it to Telegram (RELIABILITY §2.1).
+                await self._telegram_update(update.to_dict())
+                offset = max(offset, update.update_id + 1)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        """Start the channels and background loops; on shutdown, finish what is running."""
+        if self.telegram is not None:
+            await self.telegram.start()
+        if self.run_background:
+            self._spawn(self.dispatcher.run(self._stop, self.tick))
+            self._spawn(self._recover_forever())
+            if self.scheduler is not None:
+                self._spawn(self.scheduler.run(self._stop, self.sweep_every, wake=self.dispatcher))
+            if self.telegram is not None and self.telegram_polling:
+                self._spawn(self._poll_telegram())
+        try:
+            yield
+        finally:
+            self._stop.set()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=10)
+            if self.telegram is not None:
+                await self.telegram.stop()
+            if self.sms is not None:
+                self.sms.close()
+
+    # -- routes -------------------------------------------------------------------------------
+
+    async def twilio_sms(self, request: Request) -> Response:
+        """Inbound SMS / WhatsApp: check, store, answer empty TwiML; the reply goes by the REST API."""
+        if self.sms is None:
+            return PlainTextResponse("SMS is not configured", status_code=404)
+        try:
+            form = parse_form(await _body(request))
+            self.sms.verify(request.url.path, request.url.query, form, request.headers.get("X-Twilio-Signature", ""))
+            message = self.sms.inbound(form, self.app.clock.now())
+        except BodyTooLargeError:
+            return PlainTextResponse("too large", status_code=413)
+        except WebhookError as exc:
+            return PlainTextResponse(str(exc), status_code=exc.status)
+        if self.desk is not None and self.desk.is_staff_phone(message.address):
+            # An on-call phone answering an alert ("ACK 12"): a staff command, not a participant.
+            await self._staff(StaffMessage("sms", message.address, text=message.text), None)
+        else:
+            await self.accept(message)
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    async def twilio_status(self, request: Request) -> Response:
+        """Delivery status callbacks: move the outbox row forward (never back)."""
+        if self.sms is None:
+            return PlainTextResponse("SMS is not configured", status_code=404)
+        try:
+            form = parse_form(await _body(request))
+            self.sms.verify(request.url.path, request.url.query, form, request.headers.get("X-Twilio-Signature", ""))
+            update = self.sms.status_update(request.url.query, form)
+        except BodyTooLargeError:
+            return PlainTextResponse("too large", status_code=413)
+        except WebhookError as exc:
+            return PlainTextResponse(str(exc), status_code=exc.status)
+        status = our_status(update.status)
+        if status is not None:
+            await asyncio.to_thread(
+                apply_status,
+                self.app.database,
+                self.app.clock,
+                outbox_id=update.outbox_id,
+                channel="sms",
+                provider_id=update.message_sid,
+                provider_status=update.status,
+                status=status,
+                error=f"twilio {update.error_code}" if update.error_code else None,
+                unreachable=update.error_code == 21610,
+            )
+        return Response(status_code=204)
+
+    async def _telegram_update(self, data: Any) -> None:
+        assert self.telegram is not None
+        parsed = self.telegram.parse(data, self.app.clock.now())
+        if parsed.staff is not None:
+            if self.desk is not None:
+                self._spawn(self._staff(parsed.staff, parsed.callback_query_id))
+            return
+        if parsed.message is not None:
+            await self.accept(parsed.message)
+        if parsed.callback_query_id is not None:
+            self._spawn(self.telegram.answer_button(parsed.callback_query_id))
+
+    async def telegram_webhook(self, request: Request) -> Response:
+        """Telegram updates: secret checked in constant time, stored once per update_id."""
+        if self.telegram is None:
+            return PlainTextResponse("Telegram is not configured", status_code=404)
+        if not self.telegram.secret_ok(request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            data = json.loads(await _body(request))
+            await self._telegram_update(data)
+        except BodyTooLargeError:
+            return PlainTextResponse("too large", status_code=413)
+        except ValueError as exc:  # not JSON, or not an update; Telegram would resend it forever
+            log.warning("refused a Telegram webhook body: %s", type(exc).__name__)
+            return PlainTextResponse("bad update", status_code=400)
+        return Response(status_code=200)
+
+    async def healthz(self, _request: Request) -> Response:
+        """200 when the database answers and the dispatcher loop is alive, 503 otherwise."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.to_thread(self._ping)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if self.run_background:
+            checks["dispatcher"] = "ok" if self.dispatcher.alive() else "stalled"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(checks, status_code=200 if healthy else 503)
+
+    def _ping(self) -> None:
+        with self.app.database.read() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def asgi(self) -> Starlette:
+        """The ASGI application."""
+        return Starlette(
+            routes=[
+                Route("/twilio/sms", self.twilio_sms, methods=["POST"]),
+                Route("/twilio/status", self.twilio_status, methods=["POST"]),
+                Route("/telegram/webhook", self.telegram_webhook, methods=["POST"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+            ],
+            lifespan=self.lifespan,
+        )

@@ -1,0 +1,113 @@
+"""Connect to the database, set it up safely, and bring its schema up to date.
+
+SQLite (the default, one process) runs in WAL mode with foreign keys on, and every write transaction
+starts with `BEGIN IMMEDIATE`: a deferred transaction that reads, then writes, fails at once with
+"database is locked" when another writer got in between, whatever the busy timeout (LIBRARIES §4,
+RELIABILITY §3.7). PostgreSQL (several processes) serialises work with row locks instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+DEFAULT_URL = "sqlite:///trialbot.db"
+_READ_ONLY = "trialbot_read_only"
+
+
+class DatabaseError(Exception):
+    """The database URL is malformed or the database cannot be reached or migrated."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual spellings: a bare file path means SQLite; plain postgresql:// means psycopg 3."""
+    text = url.strip()
+    if not text:
+        raise DatabaseError("the database URL is empty")
+    if "://" not in text:
+        return f"sqlite:///{text}"
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseError(f"cannot read the database URL ({exc})") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how each transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        # FULL: a message we answered 200 for survives a power cut, not only a process crash.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for a database URL, with the settings trialbot relies on."""
+    normalised = normalise_url(url)
+    parsed = make_url(normalised)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # One connection per checkout: SQLite connections are cheap, and a pool of them would hold
+        # file handles across fork() in the crash tests.
+        engine = create_engine(normalised, poolclass=NullPool, connect_args={"check_same_thread": False})
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(normalised, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """An engine plus the two kinds of transaction trialbot uses: write (serialised) and read."""
+
+    def __init__(self, url: str) -> None:
+        """Connect lazily to the database at `url`."""
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction that does not take SQLite's write lock."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{_READ_ONLY: True})
+            with connection.begin():
+                yield connection
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    def describe(self) -> str:
+        """The URL without its password, for messages to the operator."""
+        return make_url(self.url).render_as_string(hide_password=True)
