@@ -57,6 +57,9 @@ def send_consent_check(app: App, reference: str, actor: str) -> Participant:
             raise ConsentError(f"{code} has not agreed to get texts yet")
         if any(row.kind == KIND for row in repos.schedule.for_participant(participant.id)):
             raise ConsentError(f"a consent check for {code} is already waiting to be sent")
+        if repos.conversations.load(participant.id).flow == FLOW:
+            # An eligible prescreen starts the check by itself; a second one would interrupt it.
+            raise ConsentError(f"{code} is in a consent check now: wait until they finish it")
         if app.planner.plan_opener(repos, participant, flow=FLOW, kind=KIND, now=now) == 0:
             raise ConsentError(f"{code} has no address we can text")
         repos.audit.append(

@@ -384,6 +384,10 @@ def test_sending_is_refused_with_a_reason(app: App, clock: SettableClock) -> Non
     send_consent_check(app, "sms:+15550400009", "staff:test")
     with pytest.raises(ConsentError, match="already waiting to be sent"):
         send_consent_check(app, "sms:+15550400009", "staff:test")
+    build_scheduler(app).sweep()
+    Patient(app, address="+15550400009").send("yes")  # ready: the check has started
+    with pytest.raises(ConsentError, match="is in a consent check now"):
+        send_consent_check(app, "sms:+15550400009", "staff:test")
 
 
 # -- the report: who answered an older form (CON-12) --------------------------------------------
