@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.bootstrap import Core
 from bot.engine.spec import PLACEHOLDER
 from bot.i18n import SOURCE_LOCALE
@@ -25,3 +27,11 @@ def check_translations(core: Core) -> list[str]:
                     f"{locale}: message {key!r} has placeholders {sorted(found)}, expected {sorted(wanted)}"
                 )
     return problems
+
+
+def check_approved(core: Core, manifest: Path) -> tuple[list[str], list[str]]:
+    """Messages in use that differ from an approved script pack, or are not in it; and approved ones no
+    longer used (warnings). Raise ManifestError if the file is not a script pack's manifest."""
+    from bot.script_pack.manifest import compare, load_manifest
+
+    return compare(core, load_manifest(manifest))

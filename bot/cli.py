@@ -196,14 +196,29 @@ def telegram_set_webhook(url: str | None) -> None:
 
 @main.command()
 @_study_option
-def check(study_path: Path | None) -> None:
+@click.option(
+    "--approved", "approved", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="An approved script pack's manifest.json: also fail if any message differs from it.",
+)  # fmt: skip
+def check(study_path: Path | None, approved: Path | None) -> None:
     """Check the study file, every flow, and the translations; exit non-zero on any problem."""
     from bot.bootstrap import build_core
-    from bot.checks import check_translations
+    from bot.checks import check_approved, check_translations
 
     study, _ = _resolve(study_path, None)
     core = build_core(study)
     problems = check_translations(core)
+    if approved is not None:
+        from bot.script_pack import ManifestError
+
+        try:
+            changed, warnings = check_approved(core, approved)
+        except ManifestError as exc:
+            click.echo(f"trialbot: {exc}", err=True)
+            sys.exit(2)
+        problems += changed
+        for warning in warnings:
+            click.echo(f"trialbot: warning: {warning}", err=True)
     if problems:
         for problem in problems:
             click.echo(f"trialbot: {problem}", err=True)
@@ -213,6 +228,8 @@ def check(study_path: Path | None) -> None:
         f"{len(core.flows.flows)} flows, {len(core.translator.messages)} messages, "
         f"languages {', '.join(core.loaded.study.languages)}"
     )
+    if approved is not None:
+        click.echo(f"OK: every message in use matches the approved script pack {approved}")
 
 
 @main.group()
@@ -271,32 +288,6 @@ def _print_view(view: dict[str, Any], indent: str = "") -> None:
                 click.echo(f"{indent}  - " + ", ".join(f"{k}={v}" for k, v in item.items()))
         else:
             click.echo(f"{indent}{key}: {value if value not in (None, [], {}) else '-'}")
-
-
-@main.group()
-def report() -> None:
-    """Reports for the study team."""
-
-
-@report.command("funnel")
-@_db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def report_funnel(database_url: str | None, as_json: bool) -> None:
-    """Prescreen funnel: started, completed, eligible, ineligible by reason, needs review, opt-outs."""
-    from bot.staff_views import funnel
-
-    with _database(database_url) as database, database.read() as connection:
-        figures = funnel(connection)
-    if as_json:
-        click.echo(json.dumps(figures, indent=2))
-        return
-    for key, value in figures.items():
-        if isinstance(value, dict):
-            click.echo(f"{key}:")
-            for reason, count in value.items():
-                click.echo(f"  {reason}: {count}")
-        else:
-            click.echo(f"{key}: {value}")
 
 
 # -- staff: enrolment and visits ---------------------------------------------------------------
@@ -530,23 +521,6 @@ def worker(once: bool, at: str | None, dry_run: bool, every: float, study_path: 
         app.database.dispose()
 
 
-@report.command("visits")
-@_db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def report_visits(database_url: str | None, as_json: bool) -> None:
-    """Visit adherence, missed visits, reminders sent and confirmed."""
-    from datetime import UTC, datetime
-
-    from bot.staff_views import visits_report
-
-    with _database(database_url) as database, database.read() as connection:
-        figures = visits_report(connection, datetime.now(UTC).date())
-    if as_json:
-        click.echo(json.dumps(figures, indent=2))
-        return
-    _print_view(figures)
-
-
 # -- staff: escalations ------------------------------------------------------------------------
 
 
@@ -696,7 +670,15 @@ from bot.commands.participants import erase  # noqa: E402  (erasure on request: 
 
 participant.add_command(erase)
 
+from bot.commands.reports import report  # noqa: E402  (reports: bot/commands/reports.py, bot/reports/)
+
+main.add_command(report)
+
 from bot.commands.consent import consent, report_consent  # noqa: E402  (consent checks: bot/commands/consent.py)
 
 main.add_command(consent)
 report.add_command(report_consent)
+
+from bot.commands.export import export  # noqa: E402  (the IRB script pack: bot/commands/export.py)
+
+main.add_command(export)

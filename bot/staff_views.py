@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from bot.domain import Participant
-from storage.repositories import Repositories, inbound_t, participant_t, scheduled_t, visit_t
+from storage.repositories import Repositories, inbound_t, participant_t
 
 
 class ParticipantNotFoundError(Exception):
@@ -115,77 +114,6 @@ def _visit(visit: Any, zone: str) -> dict[str, Any]:
         "window": [visit.window_start.isoformat(), visit.window_end.isoformat()],
         "out_of_window": visit.out_of_window, "status": visit.status, "confirmed_at": _iso(visit.confirmed_at),
     }  # fmt: skip
-
-
-def visits_report(connection: Connection, today: date) -> dict[str, Any]:
-    """Visit adherence and reminders (MET-03: each figure with its denominator).
-
-    due = visits whose window has closed by `today`, or that were attended or missed;
-    adherence = attended within the window ÷ due; confirmation rate = visits confirmed ÷ visits
-    that got at least one booking note or reminder.
-    """
-    visits = list(connection.execute(select(visit_t)))
-    due = [v for v in visits if v.status in ("attended", "missed") or (v.status == "booked" and v.window_end < today)]
-    attended = [v for v in visits if v.status == "attended"]
-    within = [v for v in attended if not v.out_of_window]
-    reminded = set(
-        connection.execute(
-            select(scheduled_t.c.visit_id).where(
-                scheduled_t.c.status == "sent", scheduled_t.c.kind.in_(["booking", "reminder"])
-            )
-        ).scalars()
-    )
-    confirmed = [v for v in visits if v.confirmed_at is not None]
-    sent = connection.execute(
-        select(scheduled_t.c.kind, func.count()).where(scheduled_t.c.status == "sent").group_by(scheduled_t.c.kind)
-    ).all()
-    return {
-        "visits_booked": sum(1 for v in visits if v.status == "booked"),
-        "visits_due": len(due),
-        "visits_attended": len(attended),
-        "visits_attended_within_window": len(within),
-        "visit_adherence": round(len(within) / len(due), 4) if due else None,
-        "visits_missed": sum(1 for v in visits if v.status == "missed"),
-        "visits_cancelled": sum(1 for v in visits if v.status == "cancelled"),
-        "visits_out_of_window": sum(1 for v in visits if v.out_of_window and v.status != "cancelled"),
-        "scheduled_sent": {kind: int(count) for kind, count in sorted(sent)},
-        "visits_reminded": len(reminded),
-        "visits_confirmed": len(confirmed),
-        "reminder_confirmation_rate": round(len(confirmed) / len(reminded), 4) if reminded else None,
-    }
-
-
-def funnel(connection: Connection) -> dict[str, Any]:
-    """Prescreen counts, from the audit trail (the event log) on pseudonymous ids.
-
-    Each figure counts participants, not messages: started = began the prescreen at least once;
-    completed = reached an outcome; eligible / ineligible / needs_review = their latest outcome.
-    """
-    repos = Repositories(connection)
-    started = {
-        e.participant_id for e in repos.audit.actions(["flow_started"]) if (e.new or {}).get("flow") == "prescreen"
-    }
-    latest: dict[int, dict[str, Any]] = {}
-    for entry in repos.audit.actions(["prescreen_completed"]):
-        latest[entry.participant_id] = dict(entry.new or {})
-    outcomes = Counter(o["outcome"] for o in latest.values())
-    reasons = Counter(code for o in latest.values() if o["outcome"] == "ineligible" for code in o.get("reasons", []))
-    recontact: dict[int, bool] = {}
-    for entry in repos.audit.actions(["recontact_recorded"]):
-        recontact[entry.participant_id] = bool((entry.new or {}).get("granted"))
-    opted_out = connection.execute(
-        select(func.count()).select_from(participant_t).where(participant_t.c.opted_out_at.is_not(None))
-    ).scalar_one()
-    return {
-        "prescreens_started": len(started),
-        "prescreens_completed": len(latest),
-        "eligible": outcomes.get("eligible", 0),
-        "ineligible": outcomes.get("ineligible", 0),
-        "ineligible_by_reason": dict(sorted(reasons.items())),
-        "needs_review": outcomes.get("needs_review", 0),
-        "recontact_granted": sum(recontact.values()),
-        "opted_out": int(opted_out),
-    }
 
 
 def escalation_view(connection: Connection, escalation_id: int) -> dict[str, Any] | None:
