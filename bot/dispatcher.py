@@ -81,7 +81,8 @@ class Sender(Protocol):
         ...
 
     async def reconcile(self, row: OutboxRow) -> str | None:
-        """The provider's id for this row if the provider already has it; None if not or if it cannot tell."""
+        """The provider's id for this row if the provider already has it; None if not (or, for a channel
+        that cannot look, see `can_reconcile`). Raises if the lookup itself failed."""
         ...
 
     @property
@@ -209,7 +210,14 @@ class Dispatcher:
         try:
             if row.retaken:
                 if sender.can_reconcile:
-                    found = await sender.reconcile(row)
+                    try:
+                        found = await sender.reconcile(row)
+                    except Exception:
+                        # The lookup failed, so whether the earlier send was taken is still unknown: resend,
+                        # flagged for audit, as for a channel that cannot look (RELIABILITY §2.4).
+                        log.warning("could not look up outbox row %s at %s; resending it flagged", row.id, row.channel)
+                        found = None
+                        await asyncio.to_thread(self._mark_possible_duplicate, row)
                     if found is not None:
                         return Accepted(found)
                 else:

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import requests
 import urllib3
 from starlette.datastructures import FormData, UploadFile
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
@@ -203,10 +203,10 @@ class TwilioSms:
     def _find(self, row: OutboxRow) -> str | None:
         since = (row.created_at or datetime.now().astimezone()) - timedelta(minutes=1)
         known = self.known_sids(row.address)
-        try:
-            found = self.client.messages.list(to=row.address, date_sent_after=since, limit=50)
-        except (TwilioException, requests.RequestException):  # a failed page fetch raises the base class
-            return None
+        # A failed lookup (a failed page fetch raises TwilioException, a dropped connection a
+        # RequestException) is NOT "not found": it propagates, so the dispatcher knows it still cannot
+        # tell whether Twilio took the message and flags the resend possible_duplicate (RELIABILITY §2.4).
+        found = self.client.messages.list(to=row.address, date_sent_after=since, limit=50)
         for message in found:
             created = message.date_created
             if message.body == row.body and message.sid not in known and (created is None or created >= since):
@@ -214,7 +214,8 @@ class TwilioSms:
         return None
 
     async def reconcile(self, row: OutboxRow) -> str | None:
-        """Look for a message Twilio already took for this row (same address and text, not yet ours)."""
+        """Look for a message Twilio already took for this row (same address and text, not yet ours);
+        raises if the lookup itself fails."""
         return await asyncio.to_thread(self._find, row)
 
     def close(self) -> None:
