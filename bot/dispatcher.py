@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.clock import Clock
@@ -71,6 +71,16 @@ class Refused:
 SendResult = Accepted | TryLater | Unknown | Refused
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A send's result waiting to be written, and the future its sender waits on."""
+
+    row: OutboxRow
+    result: SendResult
+    rest: Sequence[int]
+    written: asyncio.Future[None]
+
+
 class Sender(Protocol):
     """Sends outbox rows on one channel."""
 
@@ -113,6 +123,8 @@ class Dispatcher:
         self.lease = lease
         self.heartbeat = time.monotonic()
         self._wake = asyncio.Event()
+        self._unwritten: list[_Outcome] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # -- database steps (run in threads) ------------------------------------------------------
 
@@ -121,11 +133,12 @@ class Dispatcher:
         with self.database.write() as connection:
             repos = Repositories(connection)
             rows = repos.outbox.claim(now, self.lease, channels, limit=limit, participant_id=participant_id)
+            opted_out = repos.participants.opted_out_among(
+                row.participant_id for row in rows if row.participant_id is not None and row.purpose not in ALWAYS_SENT
+            )
             checked: list[tuple[OutboxRow, bool]] = []
             for row in rows:
-                allowed = True
-                if row.participant_id is not None and row.purpose not in ALWAYS_SENT:
-                    allowed = not repos.participants.get(row.participant_id).opted_out
+                allowed = row.participant_id not in opted_out or row.purpose in ALWAYS_SENT
                 if not allowed:
                     repos.outbox.failed(row.id, now, "participant opted out", status="suppressed")
                 checked.append((row, allowed))
@@ -133,34 +146,53 @@ class Dispatcher:
 
     def _record(self, row: OutboxRow, result: SendResult, rest: Sequence[int]) -> None:
         """Write a send's outcome; `rest` are the address's later rows, released if this one must wait."""
-        now = self.clock.now()
         with self.database.write() as connection:
-            repos = Repositories(connection)
-            if isinstance(result, Accepted):
-                repos.outbox.sent(row.id, now, result.provider_id)
+            self._apply(Repositories(connection), row, result, rest, self.clock.now())
+
+    def _record_many(self, outcomes: Sequence[_Outcome]) -> None:
+        """Write several sends' outcomes in one transaction (group commit); one by one if that fails."""
+        try:
+            with self.database.write() as connection:
+                repos = Repositories(connection)
+                now = self.clock.now()
+                for outcome in outcomes:
+                    self._apply(repos, outcome.row, outcome.result, outcome.rest, now)
+        except Exception:
+            if len(outcomes) == 1:
+                raise
+            log.exception("recording %d send outcomes together failed; recording them one by one", len(outcomes))
+            for outcome in outcomes:
+                self._record(outcome.row, outcome.result, outcome.rest)
+
+    def _apply(
+        self, repos: Repositories, row: OutboxRow, result: SendResult, rest: Sequence[int], now: datetime
+    ) -> None:
+        """Write one send's outcome inside the caller's transaction."""
+        if isinstance(result, Accepted):
+            repos.outbox.sent(row.id, now, result.provider_id)
+            return
+        if isinstance(result, Unknown):
+            until = now + self.lease
+            repos.outbox.hold(row.id, now, until, result.error)
+            repos.outbox.release(rest, now, until)
+            return
+        if isinstance(result, TryLater):
+            attempts = row.attempts + 1
+            if attempts >= MAX_SEND_ATTEMPTS:
+                repos.outbox.failed(row.id, now, f"gave up: {result.error}")
+                repos.outbox.release(rest, now, now)
                 return
-            if isinstance(result, Unknown):
-                until = now + self.lease
-                repos.outbox.hold(row.id, now, until, result.error)
-                repos.outbox.release(rest, now, until)
-                return
-            if isinstance(result, TryLater):
-                attempts = row.attempts + 1
-                if attempts >= MAX_SEND_ATTEMPTS:
-                    repos.outbox.failed(row.id, now, f"gave up: {result.error}")
-                    repos.outbox.release(rest, now, now)
-                    return
-                # At least a second: a provider asking for no wait must not be asked again at once.
-                wait = max(result.after or backoff(attempts), timedelta(seconds=1))
-                repos.outbox.retry(row.id, now, now + wait, result.error)
-                repos.outbox.release(rest, now, now + wait)
-                return
-            repos.outbox.failed(row.id, now, result.error)
-            if result.unreachable:
-                refuse_address(repos, row.channel, row.address, now)
-                # The address refuses everything: its later rows are not tried (SMS-11, one refusal only).
-                for later in rest:
-                    repos.outbox.failed(later, now, "address refuses messages", status="suppressed")
+            # At least a second: a provider asking for no wait must not be asked again at once.
+            wait = max(result.after or backoff(attempts), timedelta(seconds=1))
+            repos.outbox.retry(row.id, now, now + wait, result.error)
+            repos.outbox.release(rest, now, now + wait)
+            return
+        repos.outbox.failed(row.id, now, result.error)
+        if result.unreachable:
+            refuse_address(repos, row.channel, row.address, now)
+            # The address refuses everything: its later rows are not tried (SMS-11, one refusal only).
+            for later in rest:
+                repos.outbox.failed(later, now, "address refuses messages", status="suppressed")
 
     def _mark_possible_duplicate(self, row: OutboxRow) -> None:
         with self.database.write() as connection:
@@ -198,12 +230,41 @@ class Dispatcher:
             for index, row in enumerate(rows):
                 result = await self._send_one(row)
                 rest = [r.id for r in rows[index + 1 :]]
-                await asyncio.to_thread(self._record, row, result, rest if not isinstance(result, Accepted) else [])
+                await self._write_outcome(row, result, rest if not isinstance(result, Accepted) else [])
                 if isinstance(result, Accepted):
                     accepted += 1
                 elif not isinstance(result, Refused) or result.unreachable:
                     break
         return accepted
+
+    async def _write_outcome(self, row: OutboxRow, result: SendResult, rest: Sequence[int]) -> None:
+        """Record a send's outcome before the address's next send; outcomes that arrive together share
+        one transaction (group commit), so a batch of sends costs a few commits rather than one each."""
+        outcome = _Outcome(row, result, rest, asyncio.get_running_loop().create_future())
+        self._unwritten.append(outcome)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_outcomes())
+        await outcome.written
+
+    async def _write_outcomes(self) -> None:
+        while self._unwritten:
+            batch, self._unwritten = self._unwritten, []
+            try:
+                await asyncio.to_thread(self._record_many, batch)
+            except BaseException as exc:
+                for outcome in batch:
+                    if not outcome.written.done():
+                        outcome.written.set_exception(exc if isinstance(exc, Exception) else RuntimeError("stopped"))
+                if not isinstance(exc, Exception):  # cancelled: fail the waiting ones too, not leave them hanging
+                    for outcome in self._unwritten:
+                        if not outcome.written.done():
+                            outcome.written.set_exception(RuntimeError("stopped"))
+                    self._unwritten = []
+                    raise
+            else:
+                for outcome in batch:
+                    if not outcome.written.done():
+                        outcome.written.set_result(None)
 
     async def _send_one(self, row: OutboxRow) -> SendResult:
         sender = self.senders[row.channel]
@@ -236,12 +297,14 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event, tick: float = 1.0) -> None:
         """Dispatch until `stop` is set: at once when woken, and every `tick` seconds for retries."""
         while not stop.is_set():
+            # Cleared before dispatching, not after: rows committed while a batch is out wake the next
+            # round at once instead of waiting for the tick.
+            self._wake.clear()
             try:
                 await self.dispatch()
             except Exception:  # the database may be briefly unavailable; keep the loop alive
                 log.exception("dispatch failed; trying again")
             self.heartbeat = time.monotonic()
-            self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:

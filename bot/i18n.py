@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, format_time, get_day_names
 from babel.messages.mofile import write_mo
@@ -26,6 +25,7 @@ from babel.support import NullTranslations, Translations
 
 from bot.engine.spec import PLACEHOLDER, FlowSpec, MessageBook, MessageSpec
 from bot.study import WEEKDAYS, ContactHours, Study, study_messages
+from bot.yaml_files import load_yaml
 
 SOURCE_LOCALE = "en"
 DOMAIN = "messages"
@@ -232,7 +232,7 @@ def extract_yaml(
     fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: dict[str, Any]
 ) -> Iterator[tuple[int, str, tuple[str, str], list[str]]]:
     """A babel extractor: yield each message as pgettext(id, text), with its note as a comment."""
-    raw = yaml.safe_load(fileobj.read().decode("utf-8"))
+    raw = load_yaml(fileobj.read().decode("utf-8"))
     for message in messages_in_yaml(raw):
         comments = [message.note] if message.note else []
         yield 1, "pgettext", (message.id, message.text), comments

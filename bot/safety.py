@@ -10,9 +10,9 @@ lexicon entries matched, at which level and severity, and the caller alerts staf
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.text import fold, squeeze
+from bot.yaml_files import load_yaml
 
 # Levels, severities and categories of a SafetyMatch.
 CRISIS = "crisis"
@@ -294,9 +295,9 @@ def _rewrite(words: list[str], table: _Table) -> list[str]:
     return out
 
 
-def _clause_words(clause: str, table: _Table) -> tuple[list[str], set[int]]:
+def _clause_words(clause: str, table: _Table, folder: Callable[[str], str] = fold) -> tuple[list[str], set[int]]:
     """The words of one clause in the table's form, and which of them were letters typed apart."""
-    words = fold(clause).split()
+    words = folder(clause).split()
     spread: set[int] = set()
     if table.lenient:
         words, spread = _join_spread([_deleet(w) for w in words])
@@ -336,6 +337,13 @@ def _tokens(text: str, table: _Table) -> _Tokens:
     return _Tokens(words, clause, frozenset(ends), frozenset(spread))
 
 
+@lru_cache(maxsize=16384)
+def _fold_entry(entry: str) -> str:
+    """`fold` for lexicon entries, remembered: both tables fold the same few thousand entries at start-up.
+    (Never used for messages, which are not kept in memory.)"""
+    return fold(entry)
+
+
 def _entry_words(entry: str, table: _Table) -> tuple[str, ...]:
     """An entry in the table's token form, with <number> and <end> kept as placeholders."""
     out: list[str] = []
@@ -343,7 +351,7 @@ def _entry_words(entry: str, table: _Table) -> tuple[str, ...]:
         if piece in (_NUMBER, _END):
             out.append(piece)
         elif piece.strip():
-            out.extend(_clause_words(piece, table)[0])
+            out.extend(_clause_words(piece, table, _fold_entry)[0])
     return tuple(out)
 
 
@@ -691,7 +699,7 @@ def load_safety_lexicon(path: Path | str) -> SafetyLexicon:
     """Load, check and compile a safety lexicon file; raise SafetyLexiconError naming the file and key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SafetyLexiconError(f"{path}: cannot read it ({exc})") from None
     try:

@@ -115,14 +115,10 @@ class Scheduler:
         sent = 0
         while True:
             with self.database.write() as connection:
-                schedule = Repositories(connection).schedule
-                due = schedule.due(now, self.caps, self.batch)
-                if not due:
-                    return sent
-                chosen: dict[int, int] = {}
-                for scheduled_id, participant_id in due:
-                    chosen.setdefault(participant_id, scheduled_id)  # the earliest, one per participant
-                sent += schedule.send(list(chosen.values()), now)
+                chosen, queued = Repositories(connection).schedule.send_due(now, self.caps, self.batch)
+            if not chosen:
+                return sent
+            sent += queued
 
     def _defer_late(self, now: datetime, report: SweepReport) -> None:
         while True:

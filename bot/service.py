@@ -113,26 +113,54 @@ class Service:
 
     def receive(self, message: InboundMessage) -> Receipt:
         """Store an inbound message once; create its sender as a participant on first contact."""
-        now = self.clock.now()
+        with self.database.write() as connection:
+            return self._store(Repositories(connection), message, self.clock.now())
+
+    def take(self, message: InboundMessage) -> tuple[Receipt, Processed]:
+        """Store a message and act on it in the same transaction: one durable commit per message.
+
+        The turn runs inside a savepoint: if it fails, the message is still stored (and committed), and
+        is tried again the usual way (`process`), so a failing turn never loses the message.
+        """
+        done = Processed()
+        more = False
         with self.database.write() as connection:
             repos = Repositories(connection)
-            participant = repos.participants.by_address(message.channel, message.address)
-            if participant is None:
-                participant = self.enrol_address(repos, message, now)
-            inbound_id = repos.inbound.add(
-                channel=message.channel,
-                provider_message_id=message.provider_message_id,
-                participant_id=participant.id,
-                text=sanitize(message.text),
-                media_count=max(0, message.media_count),
-                received_at=message.received_at,
-                kind=message.kind,
-            )
-            if inbound_id is not None and message.meta:
-                repos.audit.append(
-                    at=now, actor="participant", action="channel_details", participant_id=participant.id,
-                    inbound_id=inbound_id, new=dict(message.meta),
-                )  # fmt: skip
+            receipt = self._store(repos, message, self.clock.now())
+            if receipt.duplicate:
+                return receipt, done
+            try:
+                with connection.begin_nested():
+                    more = self._next_turn(repos, receipt.participant_id, done)
+            except Exception:
+                log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
+                more = True
+        if more:
+            later = self.process(receipt.participant_id)
+            done.inbound_ids += later.inbound_ids
+            done.failed_ids += later.failed_ids
+            done.outbox_ids += later.outbox_ids
+            done.escalated = done.escalated or later.escalated
+        return receipt, done
+
+    def _store(self, repos: Repositories, message: InboundMessage, now: datetime) -> Receipt:
+        participant = repos.participants.by_address(message.channel, message.address)
+        if participant is None:
+            participant = self.enrol_address(repos, message, now)
+        inbound_id = repos.inbound.add(
+            channel=message.channel,
+            provider_message_id=message.provider_message_id,
+            participant_id=participant.id,
+            text=sanitize(message.text),
+            media_count=max(0, message.media_count),
+            received_at=message.received_at,
+            kind=message.kind,
+        )
+        if inbound_id is not None and message.meta:
+            repos.audit.append(
+                at=now, actor="participant", action="channel_details", participant_id=participant.id,
+                inbound_id=inbound_id, new=dict(message.meta),
+            )  # fmt: skip
         return Receipt(participant.id, inbound_id, participant.code)
 
     def enrol_address(self, repos: Repositories, message: InboundMessage, now: datetime) -> Participant:
@@ -165,30 +193,35 @@ class Service:
     def process(self, participant_id: int) -> Processed:
         """Act on every waiting message of a participant, one transaction per message, in order."""
         done = Processed()
-        while True:
+        more = True
+        while more:
             try:
                 with self.database.write() as connection:
-                    repos = Repositories(connection)
-                    repos.participants.lock(participant_id)
-                    inbound = repos.inbound.next_pending(participant_id)
-                    if inbound is None:
-                        return done
-                    queued, escalated = self._turn(repos, participant_id, inbound)
-                    done.outbox_ids.extend(queued)
-                    done.escalated = done.escalated or escalated
-                    done.inbound_ids.append(inbound.id)
+                    more = self._next_turn(Repositories(connection), participant_id, done)
             except Exception as exc:
                 # The transaction rolled back. Count the attempt in a transaction of its own.
                 log.exception("turn failed for participant %s", participant_id)
                 failed = self._count_failure(participant_id, exc)
                 if failed is not None:
                     done.failed_ids.append(failed)
+        return done
+
+    def _next_turn(self, repos: Repositories, participant_id: int, done: Processed) -> bool:
+        """Take the turn for the participant's oldest waiting message; True if another one waits."""
+        repos.participants.lock(participant_id)
+        inbound = repos.inbound.next_pending(participant_id)
+        if inbound is None:
+            return False
+        queued, escalated = self._turn(repos, participant_id, inbound)
+        done.outbox_ids.extend(queued)
+        done.escalated = done.escalated or escalated
+        done.inbound_ids.append(inbound.id)
+        # Looked at inside this transaction, so the usual case costs no second one.
+        return repos.inbound.has_pending(participant_id)
 
     def handle(self, message: InboundMessage) -> tuple[Receipt, Processed]:
-        """Receive, then process: what a channel does for each message in one process."""
-        receipt = self.receive(message)
-        processed = self.process(receipt.participant_id) if not receipt.duplicate else Processed()
-        return receipt, processed
+        """Receive and act on a message: what a channel does for each message in one process."""
+        return self.take(message)
 
     def recover(self) -> Processed:
         """Process whatever was received but not acted on (after a crash or restart)."""

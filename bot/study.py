@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.engine.spec import MessageSpec
+from bot.yaml_files import load_yaml
 
 SUPPORTED_LOCALES = ("en", "es")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -573,7 +574,7 @@ def load_study(path: str | Path) -> LoadedStudy:
     """Load and validate a study file, raising StudyError with every problem found."""
     file = Path(path)
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = load_yaml(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StudyError(f"{file}: no such study file") from None
     except (OSError, UnicodeDecodeError) as exc:

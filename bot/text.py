@@ -52,12 +52,23 @@ def _fold_char(ch: str) -> str:
     return " "
 
 
+_ASCII_FOLD = {code: _fold_char(chr(code)) for code in range(128)}
+
+
 def fold(text: str) -> str:
     """Fold text for matching: no case, accents, format characters, punctuation or symbols.
 
     Idempotent. Letters repeated three or more times are collapsed ("yesss" → "yes"), and digits of
     any script become ASCII digits.
     """
+    if text.isascii():  # most messages: one table lookup per character gives the same result
+        folded = text.translate(_ASCII_FOLD).lower().translate(_CONFUSABLES)
+        return _SPACES.sub(" ", _RUN_OF_THREE.sub(r"\1", folded)).strip()
+    return fold_any(text)
+
+
+def fold_any(text: str) -> str:
+    """`fold` without the ASCII shortcut: the reference the shortcut is tested against."""
     decomposed = unicodedata.normalize("NFKD", text)
     folded = "".join(_fold_char(ch) for ch in decomposed).casefold()
     # Casefolding can itself produce combining marks (e.g. "İ"); decompose and drop them again.

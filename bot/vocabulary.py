@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.text import fold
+from bot.yaml_files import load_yaml
 
 
 class VocabularyError(Exception):
@@ -89,7 +90,7 @@ def vocabulary_path() -> Path:
 def load_vocabulary(path: Path) -> Vocabulary:
     """Load and fold a vocabulary file."""
     try:
-        raw = _VocabularyFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        raw = _VocabularyFile.model_validate(load_yaml(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise VocabularyError(f"{path}: {exc}") from None
     keywords = {

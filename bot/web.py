@@ -2,8 +2,9 @@
 
 Every webhook is answered only after its message is committed (RELIABILITY §2.1): a 200 means the
 message is in the database and will be acted on, even if this process dies a moment later (the
-restarted process picks up what is waiting). The turn itself runs after the answer, in a worker
-thread, and the dispatcher is woken to send what it queued.
+restarted process picks up what is waiting). The turn is taken in the same transaction as the store
+(one durable commit per message; a failing turn still leaves the message stored), and the
+dispatcher is woken to send what it queued.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.delivery import apply_status
 from bot.dispatcher import Dispatcher
 from bot.domain import InboundMessage
 from bot.scheduler import Scheduler
-from bot.service import Receipt
+from bot.service import Processed, Receipt
 from bot.staff_desk import StaffDesk, StaffMessage
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,13 @@ class Server:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, participant_id: int) -> None:
+    async def _after_turn(self, done: Processed) -> None:
         try:
-            done = await asyncio.to_thread(self.app.service.process, participant_id)
             if done.escalated and self.scheduler is not None:
                 # Staff hear at once, not at the next sweep (RELIABILITY §4.2: within 60 s).
                 await asyncio.to_thread(self.scheduler.alerts.tick, self.app.database, self.app.clock.now())
-        except Exception:  # a failure here leaves the message waiting; recovery retries it
-            log.exception("processing failed for participant %s", participant_id)
-        self.dispatcher.wake()
+        except Exception:  # the alert stays due; the scheduler's next sweep sends it
+            log.exception("could not alert staff at once")
 
     async def _staff(self, message: StaffMessage, callback_query_id: str | None) -> None:
         assert self.desk is not None
@@ -98,10 +97,12 @@ class Server:
         self.dispatcher.wake()
 
     async def accept(self, message: InboundMessage) -> Receipt:
-        """Store a message (committed when this returns), then act on it in the background."""
-        receipt = await asyncio.to_thread(self.app.service.receive, message)
-        if not receipt.duplicate:
-            self._spawn(self._process(receipt.participant_id))
+        """Store a message and take its turn (committed together when this returns); then send."""
+        receipt, done = await asyncio.to_thread(self.app.service.take, message)
+        if done.outbox_ids:
+            self.dispatcher.wake()
+        if done.escalated:
+            self._spawn(self._after_turn(done))
         return receipt
 
     async def _recover_forever(self) -> None:

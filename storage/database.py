@@ -8,6 +8,7 @@ RELIABILITY §3.7). PostgreSQL (several processes) serialises work with row lock
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 DEFAULT_URL = "sqlite:///trialbot.db"
 _READ_ONLY = "trialbot_read_only"
@@ -73,9 +74,15 @@ def make_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # One connection per checkout: SQLite connections are cheap, and a pool of them would hold
-        # file handles across fork() in the crash tests.
-        engine = create_engine(normalised, poolclass=NullPool, connect_args={"check_same_thread": False})
+        # A small pool: opening a connection and setting its pragmas costs more than a whole turn. An
+        # in-memory database is a new, empty one per connection, so it is never pooled.
+        in_memory = database in ("", ":memory:")
+        engine = create_engine(
+            normalised,
+            poolclass=NullPool if in_memory else QueuePool,
+            connect_args={"check_same_thread": False},
+            **({} if in_memory else {"pool_size": 8, "max_overflow": 24}),
+        )
         _sqlite_setup(engine)
         return engine
     return create_engine(normalised, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -89,11 +96,19 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time. Threads of this process queue here rather than in SQLite's
+        # busy handler, which sleeps 1, 2, 5, 10 ... 100 ms between tries and so leaves the lock idle
+        # most of the time under load. Other processes (a CLI command) still wait in the busy handler.
+        self._writer = threading.RLock() if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self.engine.begin() as connection:
+        if self._writer is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self._writer, self.engine.begin() as connection:
             yield connection
 
     @contextmanager

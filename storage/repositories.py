@@ -6,12 +6,33 @@ faster and easier to read next to the SQL they produce.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, and_, case, cast, false, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -95,6 +116,16 @@ class Participants:
         """A participant by row id."""
         row = self.c.execute(select(participant_t).where(participant_t.c.id == participant_id)).one()
         return _participant(row)
+
+    def opted_out_among(self, participant_ids: Iterable[int]) -> set[int]:
+        """Which of these participants have opted out (one query for a whole batch)."""
+        wanted = sorted(set(participant_ids))
+        if not wanted:
+            return set()
+        rows = self.c.execute(
+            select(participant_t.c.id).where(participant_t.c.id.in_(wanted), participant_t.c.opted_out_at.is_not(None))
+        )
+        return {row.id for row in rows}
 
     def by_code(self, code: str) -> Participant | None:
         """A participant by pseudonymous code (case-insensitive)."""
@@ -298,6 +329,15 @@ class Inbound:
         return PendingInbound(
             row.id, row.channel, row.text, row.media_count, row.received_at, row.attempts, row.address, row.kind
         )
+
+    def has_pending(self, participant_id: int) -> bool:
+        """True if the participant has a message not yet acted on."""
+        found = self.c.execute(
+            select(inbound_t.c.id)
+            .where(inbound_t.c.participant_id == participant_id, inbound_t.c.status == "pending")
+            .limit(1)
+        ).first()
+        return found is not None
 
     def finish(self, inbound_id: int, now: datetime, status: str = "processed", error: str | None = None) -> None:
         """Mark a message as acted on (or failed for good)."""
@@ -809,6 +849,11 @@ class Caps:
     per_week: int
 
 
+_SWEEP_BATCH = "trialbot_sweep_batch"
+sweep_batch_t = Table(_SWEEP_BATCH, MetaData(), Column("id", BigInteger, primary_key=True), prefixes=["TEMPORARY"])
+"""The ids one sweep batch chose: a temporary table of the connection, never part of the schema."""
+
+
 class Schedule:
     """Scheduled messages: planned rows, the sweep that sends them, and replies they wait for."""
 
@@ -907,8 +952,8 @@ class Schedule:
 
     # -- the sweep: set-based, so a hundred thousand due rows do not go through Python one by one ----
 
-    def due(self, now: datetime, caps: Caps, limit: int) -> list[tuple[int, int]]:
-        """(id, participant id) of rows that may go out now, locked; the caps count sent rows (SMS-15)."""
+    def _eligible(self, now: datetime, caps: Caps) -> Select[Any]:
+        """Rows that may go out now, in due order; the caps count sent rows (SMS-15)."""
         sent = scheduled_t.alias("sent")
         per_day = (
             select(func.count())
@@ -922,8 +967,8 @@ class Schedule:
                    sent.c.day_number.between(scheduled_t.c.day_number - 6, scheduled_t.c.day_number))
             .scalar_subquery()
         )  # fmt: skip
-        query = (
-            select(scheduled_t.c.id, scheduled_t.c.participant_id)
+        return (
+            select(scheduled_t.c.id, scheduled_t.c.participant_id, scheduled_t.c.due_at)
             .join(participant_t, participant_t.c.id == scheduled_t.c.participant_id)
             .where(
                 scheduled_t.c.status == "pending",
@@ -935,16 +980,55 @@ class Schedule:
                 or_(scheduled_t.c.capped == false(), and_(per_day < caps.per_day, per_week < caps.per_week)),
             )
             .order_by(scheduled_t.c.due_at, scheduled_t.c.id)
-            .limit(limit)
         )
+
+    def due(self, now: datetime, caps: Caps, limit: int) -> list[tuple[int, int]]:
+        """(id, participant id) of rows that may go out now (what a sweep would consider)."""
+        return [(r.id, r.participant_id) for r in self.c.execute(self._eligible(now, caps).limit(limit)).all()]
+
+    def send_due(self, now: datetime, caps: Caps, limit: int) -> tuple[int, int]:
+        """One batch of the sweep, wholly in SQL: choose what may go now (the earliest per participant,
+        within the caps), copy it to the outbox and mark it sent. Returns how many were chosen and how many
+        outbox rows were new (a row already in the outbox is not queued twice).
+
+        The chosen ids go through a temporary table, so no id list makes a round trip through Python.
+        """
+        self.c.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SWEEP_BATCH} (id BIGINT PRIMARY KEY)")
+        self.c.execute(delete(sweep_batch_t))
+        eligible = self._eligible(now, caps).limit(limit)
         if self.c.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=scheduled_t)
-        return [(r.id, r.participant_id) for r in self.c.execute(query)]
+            eligible = eligible.with_for_update(skip_locked=True, of=scheduled_t)
+        locked = eligible.cte("eligible")
+        ranked = select(
+            locked.c.id,
+            func.row_number()
+            .over(partition_by=locked.c.participant_id, order_by=(locked.c.due_at, locked.c.id))
+            .label("rank"),
+        ).subquery("ranked")
+        self.c.execute(insert(sweep_batch_t).from_select(["id"], select(ranked.c.id).where(ranked.c.rank == 1)))
+        chosen = select(sweep_batch_t.c.id)
+        queued = self._copy_to_outbox(scheduled_t.c.id.in_(chosen), now)
+        marked = self.c.execute(
+            update(scheduled_t)
+            .where(scheduled_t.c.id.in_(chosen))
+            .values(status="sent", sent_at=now, updated_at=now, awaiting_reply=scheduled_t.c.flow.is_not(None))
+        ).rowcount
+        return int(marked), queued
 
     def send(self, ids: Sequence[int], now: datetime) -> int:
-        """Turn scheduled rows into outbox rows in one statement, and mark them sent."""
+        """Turn these scheduled rows into outbox rows and mark them sent; returns how many were queued."""
         if not ids:
             return 0
+        inserted = self._copy_to_outbox(scheduled_t.c.id.in_(list(ids)), now)
+        self.c.execute(
+            update(scheduled_t)
+            .where(scheduled_t.c.id.in_(list(ids)))
+            .values(status="sent", sent_at=now, updated_at=now, awaiting_reply=scheduled_t.c.flow.is_not(None))
+        )
+        return inserted
+
+    def _copy_to_outbox(self, which: ColumnElement[bool], now: datetime) -> int:
+        """INSERT ... SELECT the chosen scheduled rows into the outbox, keyed `sched:<id>` (never twice)."""
         at = literal(now, type_=outbox_t.c.created_at.type)
         source = select(
             ("sched:" + cast(scheduled_t.c.id, String)).label("idempotency_key"),
@@ -960,19 +1044,13 @@ class Schedule:
             literal(False).label("possible_duplicate"),
             at.label("created_at"),
             at.label("updated_at"),
-        ).where(scheduled_t.c.id.in_(list(ids)))
+        ).where(which)
         columns = ["idempotency_key", "participant_id", "channel", "address", "body", "buttons", "purpose", "status",
                    "attempts", "next_attempt_at", "possible_duplicate", "created_at", "updated_at"]  # fmt: skip
         dialect_insert = pg_insert if self.c.dialect.name == "postgresql" else sqlite_insert
         statement = dialect_insert(outbox_t).from_select(columns, source).on_conflict_do_nothing()
         # RETURNING, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
-        inserted = len(self.c.execute(statement.returning(outbox_t.c.id)).all())
-        self.c.execute(
-            update(scheduled_t)
-            .where(scheduled_t.c.id.in_(list(ids)))
-            .values(status="sent", sent_at=now, updated_at=now, awaiting_reply=scheduled_t.c.flow.is_not(None))
-        )
-        return inserted
+        return len(self.c.execute(statement.returning(outbox_t.c.id)).all())
 
     def skip_opted_out(self, now: datetime) -> int:
         """Due rows of participants who said STOP are skipped, not sent (they are planned again on START)."""

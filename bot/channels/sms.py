@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 UNREACHABLE_CODES = frozenset({OPTED_OUT, 21211, 21612, 21614})  # opted out, invalid, unroutable, not mobile
 TOO_MANY_REQUESTS = frozenset({20429, 14107})
 SEND_TIMEOUT = 15.0
+SEND_THREADS = 8  # at most this many Twilio requests at once (the dispatcher sends to 16 addresses at once)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -123,6 +125,9 @@ class TwilioSms:
         self.client = Client(settings.account_sid, settings.auth_token, http_client=http)
         self.validator = RequestValidator(settings.auth_token)
         self.known_sids = known_sids or (lambda _address: set())
+        # Twilio's client is synchronous. Its calls get threads of their own, so a send never waits
+        # behind database work queued in the event loop's default thread pool.
+        self._threads = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="twilio")
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -198,7 +203,7 @@ class TwilioSms:
 
     async def send(self, row: OutboxRow) -> SendResult:
         """Send one SMS (the twilio client is synchronous; it runs in a thread)."""
-        return await asyncio.to_thread(self._create, row)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._create, row)
 
     def _find(self, row: OutboxRow) -> str | None:
         since = (row.created_at or datetime.now().astimezone()) - timedelta(minutes=1)
@@ -216,10 +221,11 @@ class TwilioSms:
     async def reconcile(self, row: OutboxRow) -> str | None:
         """Look for a message Twilio already took for this row (same address and text, not yet ours);
         raises if the lookup itself fails."""
-        return await asyncio.to_thread(self._find, row)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._find, row)
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and the sending threads."""
+        self._threads.shutdown(wait=False)
         session = getattr(self.client.http_client, "session", None)
         if session is not None:
             session.close()

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bot.engine.registry import REGISTRY, Registry
 from bot.engine.spec import ADVANCE, Call, FlowSpec, MessageBook, MessageSpec, StateSpec
+from bot.yaml_files import load_yaml
 
 RESERVED_TRIGGERS = frozenset({ADVANCE, "unclear"})
 NOT_FLOWS = frozenset({"vocabulary.yaml", "safety.yaml"})  # word lists, not flows
@@ -56,7 +57,7 @@ def _location(loc: Iterable[Any]) -> str:
 
 def _read(path: Path) -> FlowSpec | MessageBook:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FlowError(f"{path}: cannot read it ({exc})") from None
     if not isinstance(raw, dict):

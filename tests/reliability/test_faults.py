@@ -240,6 +240,7 @@ def test_a_lock_longer_than_the_busy_timeout_is_a_5xx_and_the_retry_is_stored_on
     def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=200")
 
+    stack.app.database.engine.dispose()  # pooled connections were opened with the real timeout
     deliveries = Deliveries(stack, http)
     posts = [deliveries.sms(f"+155508200{n:02d}", "HELP") for n in range(3)]
     posts += [deliveries.telegram(782_000 + n, "HELP") for n in range(3)]

@@ -32,7 +32,7 @@ from bot.bootstrap import Core
 from bot.engine.registry import REGISTRY
 from bot.keywords import Intent, classify
 from bot.safety import assess, shipped_safety_lexicon
-from bot.text import fold, sanitize, squeeze, words
+from bot.text import fold, fold_any, sanitize, squeeze, words
 from bot.vocabulary import shipped_vocabulary
 from tests.unit.test_parsers import BEST_TIME, PARSER_CASES, make_answer
 
@@ -75,6 +75,11 @@ def _timed(function: Callable[[], object]) -> float:
 
 
 @PROPERTIES
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=300))
+def test_folds_ascii_shortcut_gives_the_general_result(text: str) -> None:
+    assert fold(text) == fold_any(text)
+
+
 @given(ANY_TEXT)
 def test_text_functions_never_raise_and_fold_is_idempotent(text: str) -> None:
     clean = sanitize(text)

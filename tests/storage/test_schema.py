@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from bot.cli import main
 from storage.database import Database, DatabaseError, normalise_url
-from storage.migrate import current_revision, ensure_current, head_revision
+from storage.migrate import current_revision, ensure_current, head_revision, shipped_head
 from storage.repositories import Repositories
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -145,3 +145,8 @@ def test_an_unreachable_database_is_one_clear_line() -> None:
     assert result.exit_code == 2
     assert "cannot reach the database" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """`ensure_current` reads the head from the migration files (no alembic import at start): it must agree."""
+    assert shipped_head() == head_revision()
