@@ -155,8 +155,11 @@ class Dispatcher:
             with self.database.write() as connection:
                 repos = Repositories(connection)
                 now = self.clock.now()
+                accepted = [(o.row.id, o.result.provider_id) for o in outcomes if isinstance(o.result, Accepted)]
+                repos.outbox.sent_many(accepted, now)  # the usual outcome: one statement for all of them
                 for outcome in outcomes:
-                    self._apply(repos, outcome.row, outcome.result, outcome.rest, now)
+                    if not isinstance(outcome.result, Accepted):
+                        self._apply(repos, outcome.row, outcome.result, outcome.rest, now)
         except Exception:
             if len(outcomes) == 1:
                 raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -74,11 +76,75 @@ class ConcurrentUpdateError(Exception):
     """A conversation changed under us: another worker took the turn first."""
 
 
-def _insert_ignoring_duplicates(connection: Connection, table: Any, values: dict[str, Any]) -> int | None:
+@cache
+def _insert_ignoring_statement(dialect: str, table: Table) -> Any:
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: Table, values: dict[str, Any]) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING; return the new id, or None if the row already existed."""
-    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    return connection.execute(statement).scalar()
+    # Built once per table and dialect: building a statement costs more than running it on the hot path.
+    return connection.execute(_insert_ignoring_statement(connection.dialect.name, table), values).scalar()
+
+
+# Statements of the per-message path, built once with bound parameters (SQLAlchemy then also skips
+# working out their cache keys). The parameter names start with "p_" so they never clash with columns.
+_PARTICIPANT_BY_ADDRESS = (
+    select(participant_t)
+    .join(address_t, address_t.c.participant_id == participant_t.c.id)
+    .where(address_t.c.channel == bindparam("p_channel"), address_t.c.address == bindparam("p_address"))
+)
+_PARTICIPANT_BY_ID = select(participant_t).where(participant_t.c.id == bindparam("p_id"))
+_PARTICIPANT_LOCK = select(participant_t.c.id).where(participant_t.c.id == bindparam("p_id")).with_for_update()
+_ANCHOR = select(participant_t.c.anchor_date).where(participant_t.c.id == bindparam("p_id"))
+_ADDRESSES = select(address_t).where(address_t.c.participant_id == bindparam("p_id")).order_by(address_t.c.id)
+_CONVERSATION = select(conversation_t).where(conversation_t.c.participant_id == bindparam("p_id"))
+_SAVE_CONVERSATION = (
+    update(conversation_t)
+    .where(conversation_t.c.participant_id == bindparam("p_id"), conversation_t.c.version == bindparam("p_version"))
+    .values(snapshot=bindparam("p_snapshot", type_=conversation_t.c.snapshot.type), version=bindparam("p_version") + 1,
+            flow=bindparam("p_flow"), state=bindparam("p_state"), updated_at=bindparam("p_now"))
+)  # fmt: skip
+_NEXT_PENDING = (
+    select(inbound_t, address_t.c.address)
+    .join(
+        address_t,
+        and_(address_t.c.participant_id == inbound_t.c.participant_id, address_t.c.channel == inbound_t.c.channel),
+    )
+    .where(inbound_t.c.participant_id == bindparam("p_id"), inbound_t.c.status == "pending")
+    .order_by(inbound_t.c.id)
+    .limit(1)
+)
+_HAS_PENDING = (
+    select(inbound_t.c.id)
+    .where(inbound_t.c.participant_id == bindparam("p_id"), inbound_t.c.status == "pending")
+    .limit(1)
+)
+_FINISH_INBOUND = (
+    update(inbound_t)
+    .where(inbound_t.c.id == bindparam("p_id"))
+    .values(status=bindparam("p_status"), processed_at=bindparam("p_now"), error=bindparam("p_error"))
+)
+_OUTBOX_SENT = (
+    update(outbox_t)
+    .where(outbox_t.c.id == bindparam("p_id"))
+    .values(status="sent", provider_message_id=bindparam("p_provider_id"), sent_at=bindparam("p_now"),
+            updated_at=bindparam("p_now"), attempts=outbox_t.c.attempts + 1, claimed_until=None, error=None)
+)  # fmt: skip
+_LATEST_PRESCREEN = (
+    select(outcome_t).where(outcome_t.c.participant_id == bindparam("p_id")).order_by(outcome_t.c.id.desc()).limit(1)
+)
+_AWAITING = (
+    select(scheduled_t)
+    .where(
+        scheduled_t.c.participant_id == bindparam("p_id"),
+        scheduled_t.c.awaiting_reply,
+        scheduled_t.c.reply_until > bindparam("p_now"),
+    )
+    .order_by(scheduled_t.c.sent_at.desc(), scheduled_t.c.id.desc())
+    .limit(1)
+)
 
 
 def _participant(row: Row[Any]) -> Participant:
@@ -105,16 +171,12 @@ class Participants:
 
     def by_address(self, channel: str, address: str) -> Participant | None:
         """The participant reached at this address, if any."""
-        row = self.c.execute(
-            select(participant_t)
-            .join(address_t, address_t.c.participant_id == participant_t.c.id)
-            .where(address_t.c.channel == channel, address_t.c.address == address)
-        ).first()
+        row = self.c.execute(_PARTICIPANT_BY_ADDRESS, {"p_channel": channel, "p_address": address}).first()
         return _participant(row) if row else None
 
     def get(self, participant_id: int) -> Participant:
         """A participant by row id."""
-        row = self.c.execute(select(participant_t).where(participant_t.c.id == participant_id)).one()
+        row = self.c.execute(_PARTICIPANT_BY_ID, {"p_id": participant_id}).one()
         return _participant(row)
 
     def opted_out_among(self, participant_ids: Iterable[int]) -> set[int]:
@@ -138,7 +200,7 @@ class Participants:
         On SQLite the whole database is already held by `BEGIN IMMEDIATE`.
         """
         if self.c.dialect.name == "postgresql":
-            self.c.execute(select(participant_t.c.id).where(participant_t.c.id == participant_id).with_for_update())
+            self.c.execute(_PARTICIPANT_LOCK, {"p_id": participant_id})
 
     def create(
         self,
@@ -183,16 +245,12 @@ class Participants:
 
     def get_anchor(self, participant_id: int) -> date | None:
         """Day 1 of the participant's visit schedule, if set."""
-        value = self.c.execute(select(participant_t.c.anchor_date).where(participant_t.c.id == participant_id)).scalar()
+        value = self.c.execute(_ANCHOR, {"p_id": participant_id}).scalar()
         return value if isinstance(value, date) else None
 
     def addresses(self, participant_id: int) -> list[Row[Any]]:
         """Every address of a participant, oldest first."""
-        return list(
-            self.c.execute(
-                select(address_t).where(address_t.c.participant_id == participant_id).order_by(address_t.c.id)
-            )
-        )
+        return list(self.c.execute(_ADDRESSES, {"p_id": participant_id}).all())
 
     def mark_unreachable(self, channel: str, address: str, now: datetime) -> int | None:
         """Note that the provider refuses an address; return its participant's id."""
@@ -226,7 +284,7 @@ class Conversations:
 
     def load(self, participant_id: int) -> ConversationRow:
         """The participant's conversation."""
-        row = self.c.execute(select(conversation_t).where(conversation_t.c.participant_id == participant_id)).one()
+        row = self.c.execute(_CONVERSATION, {"p_id": participant_id}).one()
         return ConversationRow(
             dict(row.snapshot or {}), row.version, row.flow, row.state, row.updated_at, row.nudged_version
         )
@@ -237,13 +295,10 @@ class Conversations:
     ) -> None:  # fmt: skip
         """Store a new snapshot if nobody else has since; raise ConcurrentUpdateError otherwise."""
         result = self.c.execute(
-            update(conversation_t)
-            .where(
-                conversation_t.c.participant_id == participant_id,
-                conversation_t.c.version == expected_version,
-            )
-            .values(snapshot=snapshot, version=expected_version + 1, flow=flow, state=state, updated_at=now)
-        )
+            _SAVE_CONVERSATION,
+            {"p_id": participant_id, "p_version": expected_version, "p_snapshot": snapshot, "p_flow": flow,
+             "p_state": state, "p_now": now},
+        )  # fmt: skip
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"participant {participant_id}: conversation changed")
 
@@ -311,19 +366,7 @@ class Inbound:
 
     def next_pending(self, participant_id: int) -> PendingInbound | None:
         """The participant's oldest message not yet acted on."""
-        row = self.c.execute(
-            select(inbound_t, address_t.c.address)
-            .join(
-                address_t,
-                and_(
-                    address_t.c.participant_id == inbound_t.c.participant_id,
-                    address_t.c.channel == inbound_t.c.channel,
-                ),
-            )
-            .where(inbound_t.c.participant_id == participant_id, inbound_t.c.status == "pending")
-            .order_by(inbound_t.c.id)
-            .limit(1)
-        ).first()
+        row = self.c.execute(_NEXT_PENDING, {"p_id": participant_id}).first()
         if row is None:
             return None
         return PendingInbound(
@@ -332,18 +375,11 @@ class Inbound:
 
     def has_pending(self, participant_id: int) -> bool:
         """True if the participant has a message not yet acted on."""
-        found = self.c.execute(
-            select(inbound_t.c.id)
-            .where(inbound_t.c.participant_id == participant_id, inbound_t.c.status == "pending")
-            .limit(1)
-        ).first()
-        return found is not None
+        return self.c.execute(_HAS_PENDING, {"p_id": participant_id}).first() is not None
 
     def finish(self, inbound_id: int, now: datetime, status: str = "processed", error: str | None = None) -> None:
         """Mark a message as acted on (or failed for good)."""
-        self.c.execute(
-            update(inbound_t).where(inbound_t.c.id == inbound_id).values(status=status, processed_at=now, error=error)
-        )
+        self.c.execute(_FINISH_INBOUND, {"p_id": inbound_id, "p_status": status, "p_now": now, "p_error": error})
 
     def count_attempt(self, inbound_id: int, error: str) -> int:
         """Note a failed attempt at acting on a message; return how many there have been."""
@@ -500,12 +536,13 @@ class Outbox:
 
     def sent(self, outbox_id: int, now: datetime, provider_message_id: str | None) -> None:
         """The provider accepted the message."""
-        self.c.execute(
-            update(outbox_t)
-            .where(outbox_t.c.id == outbox_id)
-            .values(status="sent", provider_message_id=provider_message_id, sent_at=now, updated_at=now,
-                    attempts=outbox_t.c.attempts + 1, claimed_until=None, error=None)
-        )  # fmt: skip
+        self.sent_many([(outbox_id, provider_message_id)], now)
+
+    def sent_many(self, accepted: Sequence[tuple[int, str | None]], now: datetime) -> None:
+        """The provider accepted these messages: (outbox id, provider id) pairs, in one statement."""
+        if accepted:
+            rows = [{"p_id": oid, "p_provider_id": provider_id, "p_now": now} for oid, provider_id in accepted]
+            self.c.execute(_OUTBOX_SENT, rows)
 
     def retry(self, outbox_id: int, now: datetime, at: datetime, error: str) -> None:
         """A transient failure: try again later."""
@@ -638,12 +675,7 @@ class Outcomes:
 
     def latest_prescreen(self, participant_id: int) -> Row[Any] | None:
         """The participant's most recent prescreen outcome."""
-        return self.c.execute(
-            select(outcome_t)
-            .where(outcome_t.c.participant_id == participant_id)
-            .order_by(outcome_t.c.id.desc())
-            .limit(1)
-        ).first()
+        return self.c.execute(_LATEST_PRESCREEN, {"p_id": participant_id}).first()
 
     def has_prescreen(self, participant_id: int) -> bool:
         """True once the participant has any prescreen outcome."""
@@ -912,16 +944,7 @@ class Schedule:
 
     def awaiting(self, participant_id: int, now: datetime) -> Row[Any] | None:
         """The most recent sent message still waiting for this participant's reply."""
-        return self.c.execute(
-            select(scheduled_t)
-            .where(
-                scheduled_t.c.participant_id == participant_id,
-                scheduled_t.c.awaiting_reply,
-                scheduled_t.c.reply_until > now,
-            )
-            .order_by(scheduled_t.c.sent_at.desc(), scheduled_t.c.id.desc())
-            .limit(1)
-        ).first()
+        return self.c.execute(_AWAITING, {"p_id": participant_id, "p_now": now}).first()
 
     def sent_since(self, participant_id: int, since: datetime) -> bool:
         """True if a scheduled message went to the participant after `since`."""
