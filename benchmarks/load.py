@@ -72,6 +72,7 @@ class Sample:
     status: int = 0
     replied: float | None = None
     provider_id: str = ""
+    failure: str = ""  # why the POST got no answer (the exception's class), when status is 0
 
     @property
     def latency(self) -> float | None:
@@ -153,8 +154,9 @@ class Sender:
         try:
             response = await self.client.post(url, content=body, headers=headers)
             sample.status = response.status_code
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             sample.status = 0
+            sample.failure = f" ({type(exc).__name__} after {time.perf_counter() - sample.posted:.1f} s)"
         sample.acked = time.perf_counter()
 
 
@@ -181,7 +183,7 @@ class Conversations:
         result.samples.append(sample)
         await self.sender.post(patient, self.script[index], sample)
         if sample.status != 200:
-            result.errors.append(f"{patient.key} step {index}: HTTP {sample.status}")
+            result.errors.append(f"{patient.key} step {index}: HTTP {sample.status}{sample.failure}")
             return sample
         sample.replied = await self.hub.wait(patient.key, wanted, REPLY_TIMEOUT)
         if sample.replied is None:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are far smaller (OWASP API4)
 RECOVERY_INTERVAL = 30.0
+TAKE_AT_ONCE = 64
+"""Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
+acted on (two commits instead of one), so a burst never keeps a provider waiting for seconds."""
 
 
 class BodyTooLargeError(Exception):
@@ -72,6 +75,7 @@ class Server:
     sweep_every: float = 30.0
     desk: StaffDesk | None = None  # staff acting on escalations from the staff group or on-call phones
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _taking: int = 0  # webhooks waiting for, or in, a store-and-turn transaction
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- background work ----------------------------------------------------------------------
@@ -97,13 +101,37 @@ class Server:
         self.dispatcher.wake()
 
     async def accept(self, message: InboundMessage) -> Receipt:
-        """Store a message and take its turn (committed together when this returns); then send."""
-        receipt, done = await asyncio.to_thread(self.app.service.take, message)
+        """Store a message and take its turn (committed together when this returns); then send.
+
+        In a burst (more than TAKE_AT_ONCE webhooks waiting for their turn), a message is only stored
+        before the answer and acted on right after it, so no provider waits long for its 200.
+        """
+        if self._taking >= TAKE_AT_ONCE:
+            receipt = await asyncio.to_thread(self.app.service.receive, message)
+            if not receipt.duplicate:
+                self._spawn(self._process(receipt.participant_id))
+            return receipt
+        self._taking += 1
+        try:
+            receipt, done = await asyncio.to_thread(self.app.service.take, message)
+        finally:
+            self._taking -= 1
+        self._after(done)
+        return receipt
+
+    async def _process(self, participant_id: int) -> None:
+        try:
+            done = await asyncio.to_thread(self.app.service.process, participant_id)
+        except Exception:  # a failure here leaves the message waiting; recovery retries it
+            log.exception("processing failed for participant %s", participant_id)
+            return
+        self._after(done)
+
+    def _after(self, done: Processed) -> None:
         if done.outbox_ids:
             self.dispatcher.wake()
         if done.escalated:
             self._spawn(self._after_turn(done))
-        return receipt
 
     async def _recover_forever(self) -> None:
         while not self._stop.is_set():

@@ -3,6 +3,7 @@ a settable clock, predictable participant codes, and a wired trialbot on them.""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -80,3 +81,13 @@ def app(database_url: str, core: Core, clock: SettableClock) -> Iterator[App]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--update-golden rewrites the expected side of golden transcripts from what the code does now."""
     parser.addoption("--update-golden", action="store_true", help="rewrite golden transcripts")
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """In-process CLI commands point logging at their own captured stderr; put it back after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -270,3 +270,17 @@ def test_health_check(stack: Stack) -> None:
     response = httpx.get(f"{stack.web.url}/healthz")
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "dispatcher": "ok"}
+
+
+def test_in_a_burst_messages_are_stored_answered_then_acted_on(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past TAKE_AT_ONCE waiting webhooks (here: at once), a message is stored before the 200 and its turn
+    follows the answer; the patient sees the same replies, once, in order, and a redelivery is still a no-op."""
+    import bot.web
+
+    monkeypatch.setattr(bot.web, "TAKE_AT_ONCE", 0)
+    for text, sid in (("Hi", "SM" + "b" * 32), ("yes", "SM" + "c" * 32), ("yes", "SM" + "c" * 32)):
+        assert stack.sms(PATIENT, text, sid=sid).status_code == 200
+        stack.settle()
+    assert _inbound_count(stack) == 2
+    assert _bodies(stack)[-1] == "Would you like to start?\nReply 1 for Yes, 2 for No."
+    assert len(_bodies(stack)) == len(set(_bodies(stack)))

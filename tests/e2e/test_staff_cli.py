@@ -10,7 +10,6 @@ least 8 days ahead: 2026-12-01 when these tests were written); the worker is giv
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
@@ -89,16 +88,6 @@ def error_line(result: Result) -> str:
         return lines[-1]
     assert len(lines) == 1, result.stderr
     return lines[0]
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging() -> Iterator[None]:
-    """Each in-process command points logging at its own captured stderr; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def enroll(database_url: str, reference: str = REF, *extra: str, anchor: date = ANCHOR) -> str:

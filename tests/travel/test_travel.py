@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -462,16 +460,6 @@ def test_the_message_goes_to_the_channel_they_last_wrote_from(app: App, clock: S
 
 
 # -- the CLI -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging() -> Iterator[None]:
-    """Each in-process command points logging at its own captured stderr; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def cli(database_url: str, *args: str) -> Result:
