@@ -84,6 +84,13 @@ class Processed:
     outbox_ids: list[int] = field(default_factory=list)
     escalated: bool = False  # an escalation was opened: its first staff alert should go now
 
+    def absorb(self, other: Processed) -> None:
+        """Add what another `process` call did to this one."""
+        self.inbound_ids += other.inbound_ids
+        self.failed_ids += other.failed_ids
+        self.outbox_ids += other.outbox_ids
+        self.escalated = self.escalated or other.escalated
+
 
 class Service:
     """The one inbound pipeline every channel uses."""
@@ -136,11 +143,7 @@ class Service:
                 log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
                 more = True
         if more:
-            later = self.process(receipt.participant_id)
-            done.inbound_ids += later.inbound_ids
-            done.failed_ids += later.failed_ids
-            done.outbox_ids += later.outbox_ids
-            done.escalated = done.escalated or later.escalated
+            done.absorb(self.process(receipt.participant_id))
         return receipt, done
 
     def _store(self, repos: Repositories, message: InboundMessage, now: datetime) -> Receipt:
@@ -229,10 +232,7 @@ class Service:
         with self.database.read() as connection:
             waiting = Repositories(connection).inbound.participants_with_pending()
         for participant_id in waiting:
-            done = self.process(participant_id)
-            total.inbound_ids += done.inbound_ids
-            total.failed_ids += done.failed_ids
-            total.outbox_ids += done.outbox_ids
+            total.absorb(self.process(participant_id))
         return total
 
     def _count_failure(self, participant_id: int, exc: Exception) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +104,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        if self._writer is None:
-            with self.engine.begin() as connection:
-                yield connection
-            return
-        with self._writer, self.engine.begin() as connection:
+        with self._writer or nullcontext(), self.engine.begin() as connection:
             yield connection
 
     @contextmanager

@@ -1038,18 +1038,6 @@ class Schedule:
         ).rowcount
         return int(marked), queued
 
-    def send(self, ids: Sequence[int], now: datetime) -> int:
-        """Turn these scheduled rows into outbox rows and mark them sent; returns how many were queued."""
-        if not ids:
-            return 0
-        inserted = self._copy_to_outbox(scheduled_t.c.id.in_(list(ids)), now)
-        self.c.execute(
-            update(scheduled_t)
-            .where(scheduled_t.c.id.in_(list(ids)))
-            .values(status="sent", sent_at=now, updated_at=now, awaiting_reply=scheduled_t.c.flow.is_not(None))
-        )
-        return inserted
-
     def _copy_to_outbox(self, which: ColumnElement[bool], now: datetime) -> int:
         """INSERT ... SELECT the chosen scheduled rows into the outbox, keyed `sched:<id>` (never twice)."""
         at = literal(now, type_=outbox_t.c.created_at.type)
