@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,37 @@ async def run(plan: Plan, only: set[str], pg: bool, save: Callable[[dict[str, An
             flush=True,
         )
 
+    # The short, single-process measurements first, on a machine not yet busy with what the long runs leave
+    # behind (PostgreSQL vacuuming and checkpointing the bulk-loaded databases).
+    if "scheduler" in only:
+
+        async def scheduler_runs() -> dict[str, Any]:
+            out: dict[str, Any] = {"plan": [], "sweep": []}
+            for kind in plan.sweep_backends:
+                if kind in backends:
+                    out["sweep"].append(await asyncio.to_thread(scheduling.sweep, kind, plan.sweep_due))
+            for kind in plan.sweep_backends:
+                if kind in backends:
+                    out["plan"].append(
+                        await asyncio.to_thread(scheduling.plan_reminders, kind, 100_000, plan.plan_visits)
+                    )
+            return out
+
+        await guarded("scheduler", scheduler_runs)
     async with inbound.harness() as h:
+        if "coldstart" in only:
+
+            async def coldstart_run() -> dict[str, Any]:
+                url = common.fresh_database("sqlite", "coldstart")
+                return await asyncio.to_thread(
+                    startup.cold_start,
+                    h.providers,
+                    url,
+                    plan.coldstart_runs,
+                    3 if plan is QUICK else plan.coldstart_runs,
+                )
+
+            await guarded("coldstart", coldstart_run)
         if "inbound" in only:
 
             async def inbound_runs() -> list[dict[str, Any]]:
@@ -157,34 +187,6 @@ async def run(plan: Plan, only: set[str], pg: bool, save: Callable[[dict[str, An
                 )
 
             await guarded("memory", memory_run)
-        if "coldstart" in only:
-
-            async def coldstart_run() -> dict[str, Any]:
-                url = common.fresh_database("sqlite", "coldstart")
-                return await asyncio.to_thread(
-                    startup.cold_start,
-                    h.providers,
-                    url,
-                    plan.coldstart_runs,
-                    3 if plan is QUICK else plan.coldstart_runs,
-                )
-
-            await guarded("coldstart", coldstart_run)
-    if "scheduler" in only:
-
-        async def scheduler_runs() -> dict[str, Any]:
-            out: dict[str, Any] = {"plan": [], "sweep": []}
-            for kind in plan.sweep_backends:
-                if kind in backends:
-                    out["sweep"].append(await asyncio.to_thread(scheduling.sweep, kind, plan.sweep_due))
-            for kind in plan.sweep_backends:
-                if kind in backends:
-                    out["plan"].append(
-                        await asyncio.to_thread(scheduling.plan_reminders, kind, 100_000, plan.plan_visits)
-                    )
-            return out
-
-        await guarded("scheduler", scheduler_runs)
     return results
 
 
@@ -195,6 +197,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(NAMES)}")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_name("results.json"), help="output file")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--patients", type=int, default=0, help="patients per inbound run (overrides the plan's)")
     parser.add_argument("--keep", action="store_true", help=f"keep the logs and SQLite files (in {common.WORK})")
     args = parser.parse_args()
     only = {n.strip() for n in args.only.split(",") if n.strip()} or set(NAMES)
@@ -202,6 +205,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))} (choose from {', '.join(NAMES)})")
     plan = QUICK if args.quick else FULL
+    if args.patients > 0:
+        plan = replace(plan, patients=args.patients)
     pg = not args.no_postgres and common.pg_available()
     if not pg and not args.no_postgres:
         print(f"PostgreSQL not reachable at {common.PG_ADMIN}: SQLite only", file=sys.stderr)

@@ -27,6 +27,7 @@ from tests.fakes import inbound_sms_params, text_update, twilio_signature
 SCRIPT = ("Hi", "yes", "yes", "52", "yes", "no", "3/2019", "1", "morning", "no", "no")
 FINAL_REPLY = "No problem. The study team will go over the consent form with you and answer your questions."
 REPLY_TIMEOUT = 60.0
+STALE_CONNECTION_S = 1.0  # a POST failing this soon on a read error met a connection the server had closed
 _update_ids = itertools.count(1_000_000)
 
 
@@ -73,6 +74,7 @@ class Sample:
     replied: float | None = None
     provider_id: str = ""
     failure: str = ""  # why the POST got no answer (the exception's class), when status is 0
+    retried: bool = False  # posted a second time after a stale kept-alive connection failed at once
 
     @property
     def latency(self) -> float | None:
@@ -108,6 +110,7 @@ class RunResult:
             "messages": len(self.samples),
             "completed": len(self.completed()),
             "non_200": sum(1 for s in self.samples if s.status != 200),
+            "reposted": sum(1 for s in self.samples if s.retried),
             "wall_s": round(self.wall, 2),
             "msgs_per_s": round(self.throughput(), 1),
             "p50_ms": round(percentile(lat, 50), 1),
@@ -151,13 +154,26 @@ class Sender:
         url, body, headers, provider_id = self.build(patient, text)
         sample.provider_id = provider_id
         sample.posted = time.perf_counter()
-        try:
-            response = await self.client.post(url, content=body, headers=headers)
-            sample.status = response.status_code
-        except httpx.HTTPError as exc:
-            sample.status = 0
-            sample.failure = f" ({type(exc).__name__} after {time.perf_counter() - sample.posted:.1f} s)"
+        for attempt in range(2):
+            try:
+                response = await self.client.post(url, content=body, headers=headers)
+                sample.status = response.status_code
+                break
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                # A kept-alive connection the server closed while idle fails at once: post again on a fresh
+                # one, as the providers do (the webhook is deduplicated by its provider id if it did land).
+                if attempt == 0 and time.perf_counter() - sample.posted < STALE_CONNECTION_S:
+                    sample.retried = True
+                    continue
+                sample.status, sample.failure = 0, self._failure(exc, sample)
+            except httpx.HTTPError as exc:
+                sample.status, sample.failure = 0, self._failure(exc, sample)
+                break
         sample.acked = time.perf_counter()
+
+    @staticmethod
+    def _failure(exc: Exception, sample: Sample) -> str:
+        return f" ({type(exc).__name__} after {time.perf_counter() - sample.posted:.1f} s)"
 
 
 class Conversations:

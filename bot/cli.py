@@ -131,6 +131,10 @@ def serve(
     """Serve the Twilio and Telegram webhooks and send the outbox."""
     import uvicorn
 
+    from bot.runtime import limit_malloc_arenas
+
+    limit_malloc_arenas()
+
     from bot.bootstrap import build_app, build_server
 
     settings = load_settings()
@@ -486,6 +490,10 @@ def worker(once: bool, at: str | None, dry_run: bool, every: float, study_path: 
     """Send due reminders and check-ins to the outbox, defer what quiet hours hold back, nudge once."""
     import asyncio
     from datetime import datetime
+
+    from bot.runtime import limit_malloc_arenas
+
+    limit_malloc_arenas()
 
     from bot.bootstrap import build_app, build_scheduler
     from bot.clock import SettableClock

@@ -54,6 +54,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA cache_size=-1024")
         # FULL: a message we answered 200 for survives a power cut, not only a process crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()

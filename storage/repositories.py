@@ -1060,6 +1060,8 @@ class Schedule:
                    "attempts", "next_attempt_at", "possible_duplicate", "created_at", "updated_at"]  # fmt: skip
         dialect_insert = pg_insert if self.c.dialect.name == "postgresql" else sqlite_insert
         statement = dialect_insert(outbox_t).from_select(columns, source).on_conflict_do_nothing()
+        if self.c.dialect.name == "sqlite":
+            return int(self.c.execute(statement).rowcount)
         # RETURNING, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
         return len(self.c.execute(statement.returning(outbox_t.c.id)).all())
 

@@ -11,6 +11,7 @@ import calendar
 import re
 import unicodedata
 from datetime import MAXYEAR, MINYEAR, date
+from functools import cache
 
 from babel.dates import get_month_names
 
@@ -180,7 +181,9 @@ def read_number(answer: Answer) -> float | int | None:
     return int(value) if value.is_integer() else value
 
 
+@cache
 def _month_words() -> dict[str, int]:
+    # Built at the first date answer, not at import: babel's CLDR data for two locales is ~4.5 MB resident.
     table: dict[str, int] = {}
     for locale in ("en", "es"):
         for width in ("wide", "abbreviated"):
@@ -189,9 +192,6 @@ def _month_words() -> dict[str, int]:
     table["sept"] = 9
     table["setiembre"] = 9
     return table
-
-
-_MONTHS = _month_words()
 
 
 def _valid(year: int, month: int, day: int) -> date | None:
@@ -223,7 +223,8 @@ def read_date(answer: Answer) -> tuple[str, date, date] | None:
     text = _plain_digits(answer.text).strip().lower()
     folded = answer.folded
     numbers = [int(n) for n in re.findall(r"\d+", text)]
-    month_named = [_MONTHS[w] for w in folded.split() if w in _MONTHS]
+    months = _month_words()
+    month_named = [months[w] for w in folded.split() if w in months]
     if len(month_named) > 1:
         return None
     if month_named:
