@@ -7,7 +7,7 @@ can be stored without pickle and compared in golden transcripts.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeAlias
 
 JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
@@ -519,6 +519,7 @@ class Participant:
     preferences: JSONDict = field(default_factory=dict)
     opted_in_at: datetime | None = None  # agreed to texts at onboarding (SMS-09)
     erased_at: datetime | None = None
+    anchor_date: date | None = None  # day 1 of their visit schedule, set when staff enrol them
 
     @property
     def opted_in(self) -> bool:

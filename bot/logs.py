@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 NOISY = (
     "httpx",
+    "aiohttp",
     "httpcore",
     "telegram",
     "twilio",

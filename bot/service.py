@@ -133,12 +133,12 @@ class Service:
         more = False
         with self.database.write() as connection:
             repos = Repositories(connection)
-            receipt = self._store(repos, message, self.clock.now())
+            receipt, sender = self._store_for(repos, message, self.clock.now())
             if receipt.duplicate:
                 return receipt, done
             try:
                 with connection.begin_nested():
-                    more = self._next_turn(repos, receipt.participant_id, done)
+                    more = self._next_turn(repos, receipt.participant_id, done, sender)
             except Exception:
                 log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
                 more = True
@@ -147,6 +147,10 @@ class Service:
         return receipt, done
 
     def _store(self, repos: Repositories, message: InboundMessage, now: datetime) -> Receipt:
+        return self._store_for(repos, message, now)[0]
+
+    def _store_for(self, repos: Repositories, message: InboundMessage, now: datetime) -> tuple[Receipt, Participant]:
+        """Store the message; the receipt, and the sender as they are in this transaction."""
         participant = repos.participants.by_address(message.channel, message.address)
         if participant is None:
             participant = self.enrol_address(repos, message, now)
@@ -164,7 +168,7 @@ class Service:
                 at=now, actor="participant", action="channel_details", participant_id=participant.id,
                 inbound_id=inbound_id, new=dict(message.meta),
             )  # fmt: skip
-        return Receipt(participant.id, inbound_id, participant.code)
+        return Receipt(participant.id, inbound_id, participant.code), participant
 
     def enrol_address(self, repos: Repositories, message: InboundMessage, now: datetime) -> Participant:
         """Create a participant reached at this message's address (first contact, or staff enrolment)."""
@@ -209,13 +213,16 @@ class Service:
                     done.failed_ids.append(failed)
         return done
 
-    def _next_turn(self, repos: Repositories, participant_id: int, done: Processed) -> bool:
-        """Take the turn for the participant's oldest waiting message; True if another one waits."""
+    def _next_turn(
+        self, repos: Repositories, participant_id: int, done: Processed, known: Participant | None = None
+    ) -> bool:
+        """Take the turn for the participant's oldest waiting message; True if another one waits.
+        `known` is the participant as already read in this transaction (saves reading them again)."""
         repos.participants.lock(participant_id)
         inbound = repos.inbound.next_pending(participant_id)
         if inbound is None:
             return False
-        queued, escalated = self._turn(repos, participant_id, inbound)
+        queued, escalated = self._turn(repos, participant_id, inbound, known)
         done.outbox_ids.extend(queued)
         done.escalated = done.escalated or escalated
         done.inbound_ids.append(inbound.id)
@@ -258,10 +265,12 @@ class Service:
             )  # fmt: skip
             return inbound.id
 
-    def _turn(self, repos: Repositories, participant_id: int, inbound: PendingInbound) -> tuple[list[int], bool]:
+    def _turn(
+        self, repos: Repositories, participant_id: int, inbound: PendingInbound, known: Participant | None = None
+    ) -> tuple[list[int], bool]:
         """Decide and record one turn; return the outbox ids it queued, and whether staff must be alerted."""
         now = self.clock.now()
-        participant = repos.participants.get(participant_id)
+        participant = known if known is not None else repos.participants.get(participant_id)
         conversation = repos.conversations.load(participant_id)
         text, kind = inbound.text, inbound.kind
         pressed: int | None = None
@@ -275,9 +284,9 @@ class Service:
             snapshot=conversation.snapshot,
             has_outcome=repos.outcomes.has_prescreen(participant_id),
             first_message=conversation.version == 0,
-            enrolled=repos.participants.get_anchor(participant_id) is not None,
+            enrolled=participant.anchor_date is not None,
             opener=self._opener(repos, participant_id, conversation, now, pressed),
-            facts=self._facts(repos, participant_id, now, inbound.text if conversation.version == 0 else None),
+            facts=self._facts(repos, participant, now, inbound.text if conversation.version == 0 else None),
         )
         result = self.conversations.take_turn(incoming, now)
         participant = self._record_events(repos, participant, inbound, result, now)
@@ -300,9 +309,10 @@ class Service:
         outcome = repos.outcomes.latest_prescreen(participant_id)
         return outcome is not None and outcome.outcome in ("eligible", "needs_review")
 
-    def _facts(self, repos: Repositories, participant_id: int, now: datetime, first: str | None) -> JSONDict:
+    def _facts(self, repos: Repositories, participant: Participant, now: datetime, first: str | None) -> JSONDict:
         """What flows may know beyond the conversation: upcoming visits, whether staff enrolled them,
         and, on a first message, where the person came from (an advertisement's keyword)."""
+        participant_id = participant.id
         upcoming = [
             {"visit_id": v.id, "visit_type": v.type, "when": v.scheduled_at.isoformat(),
              "site": f"study.site.{v.site_id}" if v.site_id else None}
@@ -311,7 +321,7 @@ class Service:
         ]  # fmt: skip
         facts: JSONDict = {
             "upcoming_visits": upcoming,
-            "enrolled": repos.participants.get_anchor(participant_id) is not None,
+            "enrolled": participant.anchor_date is not None,
         }
         # Where they can be reached now, for the settings flow's "how we reach you" (PRIV-01).
         addresses = repos.participants.addresses(participant_id)

@@ -181,7 +181,7 @@ class Server:
             if self.telegram is not None:
                 await self.telegram.stop()
             if self.sms is not None:
-                self.sms.close()
+                await self.sms.close()
 
     # -- routes -------------------------------------------------------------------------------
 

@@ -145,6 +145,9 @@ _AWAITING = (
     .order_by(scheduled_t.c.sent_at.desc(), scheduled_t.c.id.desc())
     .limit(1)
 )
+_VISITS_OF = select(visit_t).where(visit_t.c.participant_id == bindparam("p_id")).order_by(visit_t.c.scheduled_at)
+_ADD_AUDIT = insert(audit_t)
+_ADD_BUTTONS = insert(button_t)
 
 
 def _participant(row: Row[Any]) -> Participant:
@@ -159,6 +162,7 @@ def _participant(row: Row[Any]) -> Participant:
         preferences=dict(row.preferences or {}),
         opted_in_at=row.opted_in_at,
         erased_at=row.erased_at,
+        anchor_date=row.anchor_date,
     )
 
 
@@ -601,7 +605,7 @@ class Buttons:
     def add_many(self, rows: list[dict[str, Any]]) -> None:
         """Store tokens: token, participant_id, outbox_id, conversation_version, choice_number, created_at."""
         if rows:
-            self.c.execute(insert(button_t), rows)
+            self.c.execute(_ADD_BUTTONS, rows)
 
     def get(self, token: str) -> Row[Any] | None:
         """The button behind a token, if there is one."""
@@ -629,7 +633,7 @@ class Audit:
     def append_many(self, entries: list[dict[str, Any]]) -> None:
         """Add several entries in one statement."""
         if entries:
-            self.c.execute(insert(audit_t), entries)
+            self.c.execute(_ADD_AUDIT, entries)
 
     def for_participant(self, participant_id: int) -> list[Row[Any]]:
         """A participant's entries in order."""
@@ -856,11 +860,7 @@ class Visits:
 
     def for_participant(self, participant_id: int) -> list[Row[Any]]:
         """A participant's appointments, soonest first."""
-        return list(
-            self.c.execute(
-                select(visit_t).where(visit_t.c.participant_id == participant_id).order_by(visit_t.c.scheduled_at)
-            )
-        )
+        return list(self.c.execute(_VISITS_OF, {"p_id": participant_id}))
 
     def possibly_missed(self, now: datetime) -> list[Row[Any]]:
         """Booked visits whose time has passed and whose window may have closed (the caller checks the zone)."""

@@ -18,21 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
 
-import requests
-import urllib3
 from starlette.datastructures import FormData, UploadFile
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from bot.channels.http import AiohttpTwilioClient, never_sent, transport_failure
 from bot.config import TwilioSettings
 from bot.dispatcher import Accepted, Refused, SendResult, TryLater, Unknown
 from bot.domain import InboundMessage
@@ -45,7 +40,7 @@ OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 UNREACHABLE_CODES = frozenset({OPTED_OUT, 21211, 21612, 21614})  # opted out, invalid, unroutable, not mobile
 TOO_MANY_REQUESTS = frozenset({20429, 14107})
 SEND_TIMEOUT = 15.0
-SEND_THREADS = 8  # at most this many Twilio requests at once (the dispatcher sends to 16 addresses at once)
+SEND_CONNECTIONS = 16  # at most this many Twilio requests at once (the dispatcher sends to 16 addresses at once)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -58,20 +53,6 @@ class WebhookError(Exception):
         self.status = status
 
 
-class _RootedHttpClient(TwilioHttpClient):
-    """Sends every request to another root (TWILIO_API_URL: a proxy, or a fake in tests)."""
-
-    def __init__(self, root: str, timeout: float) -> None:
-        super().__init__(timeout=timeout, pool_connections=True)
-        parts = urlsplit(root)
-        self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path.rstrip("/")
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> TwilioResponse:
-        parts = urlsplit(url)
-        moved = urlunsplit((self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment))
-        return super().request(method, moved, *args, **kwargs)
-
-
 def parse_form(body: bytes) -> FormData:
     """An application/x-www-form-urlencoded body, repeated keys kept; bad UTF-8 becomes U+FFFD.
 
@@ -82,17 +63,6 @@ def parse_form(body: bytes) -> FormData:
         parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
     )
     return FormData(pairs)
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request cannot have reached Twilio (no connection was made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        return isinstance(inner, urllib3.exceptions.NewConnectionError)
-    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +87,11 @@ class TwilioSms:
     ) -> None:  # fmt: skip
         """Use these credentials; `known_sids(address)` lists SIDs already recorded for an address."""
         self.settings = settings
-        http = (
-            _RootedHttpClient(settings.api_url, timeout)
-            if settings.api_url
-            else TwilioHttpClient(timeout=timeout, pool_connections=True)
-        )
-        self.client = Client(settings.account_sid, settings.auth_token, http_client=http)
+        # twilio's async interface over a pooled aiohttp session (bot/channels/http.py): no thread per send.
+        self.http = AiohttpTwilioClient(timeout, root=settings.api_url or None, pool_size=SEND_CONNECTIONS)
+        self.client = Client(settings.account_sid, settings.auth_token, http_client=self.http)
         self.validator = RequestValidator(settings.auth_token)
         self.known_sids = known_sids or (lambda _address: set())
-        # Twilio's client is synchronous. Its calls get threads of their own, so a send never waits
-        # behind database work queued in the event loop's default thread pool.
-        self._threads = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="twilio")
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -185,9 +149,10 @@ class TwilioSms:
         number = self.settings.from_number or ""
         return {"from_": f"whatsapp:{number}" if address.startswith("whatsapp:") else number}
 
-    def _create(self, row: OutboxRow) -> SendResult:
+    async def send(self, row: OutboxRow) -> SendResult:
+        """Send one SMS."""
         try:
-            message = self.client.messages.create(
+            message = await self.client.messages.create_async(
                 to=row.address,
                 body=row.body,
                 status_callback=self.public_url("/twilio/status", f"oid={row.id}"),
@@ -195,40 +160,32 @@ class TwilioSms:
             )
         except TwilioRestException as exc:
             return _classify(exc)
-        except requests.RequestException as exc:
-            if _never_sent(exc):
+        except Exception as exc:
+            if not transport_failure(exc):
+                raise
+            if never_sent(exc):
                 return TryLater(f"twilio unreachable: {type(exc).__name__}")
             return Unknown(f"twilio did not answer: {type(exc).__name__}")
-        return Accepted(message.sid)
+        return Accepted(str(message.sid))
 
-    async def send(self, row: OutboxRow) -> SendResult:
-        """Send one SMS (the twilio client is synchronous; it runs in a thread)."""
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._create, row)
-
-    def _find(self, row: OutboxRow) -> str | None:
+    async def reconcile(self, row: OutboxRow) -> str | None:
+        """Look for a message Twilio already took for this row (same address and text, not yet ours);
+        raises if the lookup itself fails."""
         since = (row.created_at or datetime.now().astimezone()) - timedelta(minutes=1)
-        known = self.known_sids(row.address)
-        # A failed lookup (a failed page fetch raises TwilioException, a dropped connection a
-        # RequestException) is NOT "not found": it propagates, so the dispatcher knows it still cannot
-        # tell whether Twilio took the message and flags the resend possible_duplicate (RELIABILITY §2.4).
-        found = self.client.messages.list(to=row.address, date_sent_after=since, limit=50)
+        known = await asyncio.to_thread(self.known_sids, row.address)
+        # A failed lookup (a failed page fetch raises TwilioException, a dropped connection an aiohttp
+        # error) is NOT "not found": it propagates, so the dispatcher knows it still cannot tell whether
+        # Twilio took the message and flags the resend possible_duplicate (RELIABILITY §2.4).
+        found = await self.client.messages.list_async(to=row.address, date_sent_after=since, limit=50)
         for message in found:
             created = message.date_created
             if message.body == row.body and message.sid not in known and (created is None or created >= since):
                 return str(message.sid)
         return None
 
-    async def reconcile(self, row: OutboxRow) -> str | None:
-        """Look for a message Twilio already took for this row (same address and text, not yet ours);
-        raises if the lookup itself fails."""
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._find, row)
-
-    def close(self) -> None:
-        """Close pooled connections and the sending threads."""
-        self._threads.shutdown(wait=False)
-        session = getattr(self.client.http_client, "session", None)
-        if session is not None:
-            session.close()
+    async def close(self) -> None:
+        """Close pooled connections."""
+        await self.http.close()
 
 
 def _classify(exc: TwilioRestException) -> SendResult:

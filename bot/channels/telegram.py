@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
+from bot.channels.http import AiohttpRequest, never_sent, transport_failure
 from bot.config import TelegramSettings
 from bot.dispatcher import Accepted, Refused, SendResult, TryLater, Unknown
 from bot.domain import InboundMessage
@@ -156,9 +156,7 @@ def _outcome_unknown(exc: TelegramError) -> bool:
     the unknown case.
     """
     cause = exc.__cause__
-    if not isinstance(cause, httpx.HTTPError):
-        return False
-    return not isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return transport_failure(cause) and not never_sent(cause)
 
 
 def classify(exc: TelegramError) -> SendResult:
@@ -194,7 +192,7 @@ class TelegramChannel:
             settings.token,
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
-            request=HTTPXRequest(connection_pool_size=32, read_timeout=15.0, connect_timeout=5.0),
+            request=AiohttpRequest(pool_size=32, read_timeout=15.0, connect_timeout=5.0),
             get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=35.0),
         )
         self._last_sent: dict[str, float] = {}

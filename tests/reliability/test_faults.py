@@ -299,10 +299,10 @@ def test_a_storm_of_provider_faults_loses_nothing_and_sends_nothing_twice(stack:
 def _telegram_timeout(stack: Stack, seconds: float) -> None:
     """Cut the app's Telegram client timeouts (15 s in production) so the fake's delay outlasts them.
 
-    PTB reads its timeouts from the live httpx client on every call (HTTPXRequest.do_request)."""
+    The request reads its default timeouts on every call (bot.channels.http.AiohttpRequest.do_request)."""
     assert stack.server.telegram is not None
     request: Any = stack.server.telegram.bot.request
-    request._client.timeout = httpx.Timeout(seconds)
+    request._read_timeout = request._connect_timeout = seconds
 
 
 # -------------------------------------------------------------------------------------------------
