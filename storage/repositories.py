@@ -147,6 +147,10 @@ _AWAITING = (
 )
 _VISITS_OF = select(visit_t).where(visit_t.c.participant_id == bindparam("p_id")).order_by(visit_t.c.scheduled_at)
 _ADD_AUDIT = insert(audit_t)
+_SCHEDULED_BY_KEY = select(scheduled_t).where(scheduled_t.c.key == bindparam("p_key"))
+_ADD_SCHEDULED = insert(scheduled_t).returning(scheduled_t.c.id)  # columns from the parameters given
+_REPLAN_SCHEDULED = update(scheduled_t).where(scheduled_t.c.id == bindparam("p_id"))  # SET from the parameters
+_ADD_VISIT = insert(visit_t).returning(visit_t.c.id)
 _ADD_BUTTONS = insert(button_t)
 
 
@@ -842,15 +846,8 @@ class Visits:
         """Book (or re-book) a visit; return its id."""
         existing = self.get(participant_id, visit_key)
         if existing is None:
-            return int(
-                self.c.execute(
-                    insert(visit_t)
-                    .values(
-                        participant_id=participant_id, visit_key=visit_key, created_at=now, updated_at=now, **values
-                    )
-                    .returning(visit_t.c.id)
-                ).scalar_one()
-            )
+            row = {"participant_id": participant_id, "visit_key": visit_key, "created_at": now, "updated_at": now}
+            return int(self.c.execute(_ADD_VISIT, {**row, **values}).scalar_one())
         self.update(existing.id, now, **values)
         return int(existing.id)
 
@@ -895,7 +892,7 @@ class Schedule:
 
     def by_key(self, key: str) -> Row[Any] | None:
         """A scheduled message by key."""
-        return self.c.execute(select(scheduled_t).where(scheduled_t.c.key == key)).first()
+        return self.c.execute(_SCHEDULED_BY_KEY, {"p_key": key}).first()
 
     def get(self, scheduled_id: int) -> Row[Any] | None:
         """A scheduled message by id."""
@@ -903,22 +900,16 @@ class Schedule:
 
     def put(self, key: str, now: datetime, **values: Any) -> int | None:
         """Plan a message, or re-plan a pending or cancelled one with the same key; None if it was sent."""
+        # Statements built once, their columns taken from the parameters: planning 100,000 visits
+        # otherwise spends a third of its time building and hashing `.values(...)` clauses.
         existing = self.by_key(key)
         if existing is None:
-            return int(
-                self.c.execute(
-                    insert(scheduled_t)
-                    .values(key=key, status="pending", created_at=now, updated_at=now, **values)
-                    .returning(scheduled_t.c.id)
-                ).scalar_one()
-            )
+            row = {"key": key, "status": "pending", "created_at": now, "updated_at": now, **values}
+            return int(self.c.execute(_ADD_SCHEDULED, row).scalar_one())
         if existing.status == "sent":
             return None
-        self.c.execute(
-            update(scheduled_t)
-            .where(scheduled_t.c.id == existing.id)
-            .values(status="pending", sent_at=None, awaiting_reply=False, updated_at=now, **values)
-        )
+        changes = {"status": "pending", "sent_at": None, "awaiting_reply": False, "updated_at": now, **values}
+        self.c.execute(_REPLAN_SCHEDULED, {"p_id": existing.id, **changes})
         return int(existing.id)
 
     def cancel(
