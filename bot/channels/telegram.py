@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 PER_CHAT_GAP = 1.0  # seconds between two messages to one chat (Telegram's guidance)
 OVERALL_GAP = 1 / 30  # and about 30 messages a second in all
+PACED_CHATS = 1000  # chats remembered for pacing before those quiet for longer than the gap are forgotten
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 COMMANDS = {"/start": "START", "/stop": "STOP", "/help": "HELP", "/language": "LANGUAGE", "/idioma": "IDIOMA"}
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -197,6 +198,7 @@ class TelegramChannel:
         )
         self._last_sent: dict[str, float] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._prune_above = PACED_CHATS
         self._overall = asyncio.Lock()
         self._overall_last = 0.0
 
@@ -247,7 +249,24 @@ class TelegramChannel:
                 return classify(exc)
             finally:
                 self._last_sent[row.address] = time.monotonic()
+        if len(self._last_sent) > self._prune_above:
+            self._forget_quiet_chats()
         return Accepted(str(sent.message_id))
+
+    def _forget_quiet_chats(self) -> None:
+        """Drop the pacing state of chats last sent to longer ago than the gap (it no longer delays them),
+        so that memory follows the chats active now, not every chat ever served."""
+        cutoff = time.monotonic() - self.per_chat_gap
+        for address in [a for a, at in self._last_sent.items() if at < cutoff]:
+            lock = self._chat_locks.get(address)
+            if lock is None or not lock.locked():
+                del self._last_sent[address]
+                self._chat_locks.pop(address, None)
+        # A lock without a time is left by a send cancelled before it went.
+        for address in [a for a, lock in self._chat_locks.items() if a not in self._last_sent and not lock.locked()]:
+            del self._chat_locks[address]
+        # Amortised: the next pass waits until the map has doubled from what is left.
+        self._prune_above = max(PACED_CHATS, 2 * len(self._last_sent))
 
     async def reconcile(self, row: OutboxRow) -> str | None:
         """The Bot API cannot look up sent messages."""
