@@ -193,7 +193,7 @@ async def run(plan: Plan, only: set[str], pg: bool, save: Callable[[dict[str, An
 def main() -> None:
     """Parse the options, run, print the table, write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about 4 minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(NAMES)}")
     parser.add_argument("--json", type=Path, default=Path(__file__).with_name("results.json"), help="output file")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")

@@ -41,7 +41,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if baseline:
         base_rate = baseline["saturation"]["msgs_per_s"]
         base_p99 = baseline["at_100_per_s"]["p99_ms"]
-        for row in inbound:
+        # The paced row keeps Telegram's 1-a-second-per-chat limit, which the baseline ignores: it shows the
+        # product as shipped and is no engine-to-engine comparison, so it has no speed target.
+        for row in (r for r in inbound if not r.get("paced")):
             rate, p99 = row["saturation"]["msgs_per_s"], row["at_100_per_s"]["p99_ms"]
             add(
                 f"throughput {row['config']}",

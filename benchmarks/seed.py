@@ -90,6 +90,8 @@ def _next_id(database: Database, table: Any) -> int:
 
 
 def _fix_sequences(database: Database, tables: Sequence[Any]) -> None:
+    """After a bulk load on PostgreSQL: sequences past the loaded ids, and fresh planner statistics (what
+    autovacuum would gather within a minute or so of such a load in a real deployment)."""
     if database.is_sqlite:
         return
     with database.write() as connection:
@@ -100,6 +102,8 @@ def _fix_sequences(database: Database, tables: Sequence[Any]) -> None:
                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
                 )
             )
+        for table in tables:
+            connection.execute(text(f"ANALYZE {table.name}"))
 
 
 def seed_participants(
