@@ -19,11 +19,11 @@ from bot.domain import InboundMessage, Participant
 from bot.planning import Booked, PlanningError
 from bot.staff_views import ParticipantNotFoundError, find_participant
 from storage.repositories import Repositories
+from storage.tables import WELCOME_KIND
 
 CSV_COLUMNS = ("participant", "visit", "date", "time")
 MAX_CSV_ROWS = 100_000
 CHANNELS_STAFF_MAY_ENROL = ("sms", "telegram")
-WELCOME = "welcome"  # the scheduled kind of the first message to someone the team enrolled
 
 
 class StaffError(Exception):
@@ -94,10 +94,10 @@ def _welcome(app: App, repos: Repositories, participant: Participant, now: datet
     if participant.opted_in or participant.opted_out:
         return
     asked = repos.schedule.for_participant(participant.id, statuses=("pending", "sent"))
-    if any(row.kind == WELCOME for row in asked):
+    if any(row.kind == WELCOME_KIND for row in asked):
         return
     app.planner.plan_opener(
-        repos, participant, flow="onboarding", kind=WELCOME, now=now, data={"source": "staff_enrolment"}
+        repos, participant, flow="onboarding", kind=WELCOME_KIND, now=now, data={"source": "staff_enrolment"}
     )
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain import JSONDict, Participant
 from storage.tables import (
+    WELCOME_KIND,
     AuditEntry,
     ButtonToken,
     ChannelAddress,
@@ -990,7 +991,7 @@ class Schedule:
                 scheduled_t.c.send_until > now,
                 participant_t.c.opted_out_at.is_(None),
                 # Nothing scheduled goes to someone who has not agreed to texts, but the welcome that asks.
-                or_(participant_t.c.opted_in_at.is_not(None), scheduled_t.c.kind == "welcome"),
+                or_(participant_t.c.opted_in_at.is_not(None), scheduled_t.c.kind == WELCOME_KIND),
                 or_(scheduled_t.c.capped == false(), and_(per_day < caps.per_day, per_week < caps.per_week)),
             )
             .order_by(scheduled_t.c.due_at, scheduled_t.c.id)
@@ -1071,7 +1072,7 @@ class Schedule:
     def cancel_welcomes(self, now: datetime, participant_id: int | None = None) -> int:
         """Cancel pending welcomes of people who have agreed to texts already (they wrote to us first);
         of one participant, or of everyone."""
-        where = [scheduled_t.c.status == "pending", scheduled_t.c.kind == "welcome"]
+        where = [scheduled_t.c.status == "pending", scheduled_t.c.kind == WELCOME_KIND]
         if participant_id is not None:
             where.append(scheduled_t.c.participant_id == participant_id)
         else:

@@ -142,6 +142,9 @@ class Visit(SQLModel, table=True):
     updated_at: datetime
 
 
+WELCOME_KIND = "welcome"  # the scheduled kind of the first message to someone the team enrolled
+
+
 class ScheduledMessage(SQLModel, table=True):
     """A message planned for later (reminder, check-in, follow-up), rendered when planned.
 
@@ -159,7 +162,7 @@ class ScheduledMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True)
     participant_id: int = Field(foreign_key="participant.id")
-    kind: str = Field(max_length=16)  # booking | reminder | checkin | missed
+    kind: str = Field(max_length=16)  # booking | reminder | checkin | missed | welcome (WELCOME_KIND)
     visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     flow: str | None = Field(default=None, max_length=40)  # entered when the participant answers
     data: dict[str, Any] = _json()
