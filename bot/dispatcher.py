@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.clock import Clock
 from bot.delivery import refuse_address
@@ -106,6 +107,10 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_CAP, BACKOFF_BASE * (1 << min(20, max(0, attempts - 1))))
 
 
+_T = TypeVar("_T")
+DATABASE_THREADS = 2  # the dispatcher's own threads for its claims and outcome writes
+
+
 class Dispatcher:
     """Drains the outbox for the channels it has senders for."""
 
@@ -125,6 +130,12 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._unwritten: list[_Outcome] = []
         self._writer: asyncio.Task[None] | None = None
+        # Claims and outcomes get threads of their own: on the loop's default pool they queued behind a
+        # burst of inbound turns, and every reply waited for the burst to clear.
+        self._threads = ThreadPoolExecutor(max_workers=DATABASE_THREADS, thread_name_prefix="dispatcher-db")
+
+    async def _in_thread(self, work: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     # -- database steps (run in threads) ------------------------------------------------------
 
@@ -213,7 +224,7 @@ class Dispatcher:
         accepted = 0
         while True:
             self.heartbeat = time.monotonic()
-            batch = await asyncio.to_thread(self._claim, wanted, participant_id, limit)
+            batch = await self._in_thread(self._claim, wanted, participant_id, limit)
             if not batch:
                 return accepted
             groups: dict[tuple[str, str], list[OutboxRow]] = {}
@@ -253,7 +264,7 @@ class Dispatcher:
         while self._unwritten:
             batch, self._unwritten = self._unwritten, []
             try:
-                await asyncio.to_thread(self._record_many, batch)
+                await self._in_thread(self._record_many, batch)
             except BaseException as exc:
                 for outcome in batch:
                     if not outcome.written.done():
@@ -281,11 +292,11 @@ class Dispatcher:
                         # flagged for audit, as for a channel that cannot look (RELIABILITY §2.4).
                         log.warning("could not look up outbox row %s at %s; resending it flagged", row.id, row.channel)
                         found = None
-                        await asyncio.to_thread(self._mark_possible_duplicate, row)
+                        await self._in_thread(self._mark_possible_duplicate, row)
                     if found is not None:
                         return Accepted(found)
                 else:
-                    await asyncio.to_thread(self._mark_possible_duplicate, row)
+                    await self._in_thread(self._mark_possible_duplicate, row)
             return await sender.send(row)
         except Exception as exc:  # a sender bug must not lose the row: retry it later
             log.exception("sender for %s raised on outbox row %s", row.channel, row.id)
@@ -312,6 +323,10 @@ class Dispatcher:
             await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    def close(self) -> None:
+        """Let the database threads go (once the loop is stopped)."""
+        self._threads.shutdown(wait=False)
 
     def alive(self, within: float = 30.0) -> bool:
         """True if the loop ran recently."""

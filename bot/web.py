@@ -182,6 +182,7 @@ class Server:
                 await self.telegram.stop()
             if self.sms is not None:
                 await self.sms.close()
+            self.dispatcher.close()
 
     # -- routes -------------------------------------------------------------------------------
 
