@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select
+import pytest
+from sqlalchemy import func, insert, select, text
 
 from storage.database import Database
 from storage.migrate import ensure_current
@@ -70,5 +71,27 @@ def test_one_batch_sends_the_earliest_per_participant_and_counts_only_new_outbox
         with database.read() as connection:
             statuses = connection.execute(select(scheduled_t.c.status, func.count()).group_by(scheduled_t.c.status))
             assert {row.status: row[1] for row in statuses} == {"sent": 6}
+    finally:
+        database.dispose()
+
+
+def test_cap_counts_use_the_participant_index_whatever_the_statistics(database_url: str) -> None:
+    """Statistics taken when nothing had been sent made PostgreSQL count sent rows through ix_scheduled_due,
+    reading every sent row for each candidate: a 100,000-row sweep took minutes. The plan must not depend on
+    the statistics of the moment."""
+    database = Database(database_url)
+    try:
+        if database.is_sqlite:
+            pytest.skip("PostgreSQL's planner; SQLite keeps no statistics here")
+        ensure_current(database)
+        _seed(database, people=2000, each=1)
+        with database.write() as connection:
+            connection.execute(text("ANALYZE scheduled_message"))  # every row pending: "sent" looks rare
+            query = Repositories(connection).schedule._eligible(DUE + timedelta(minutes=5), CAPS).limit(100)
+            compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(connection.execute(text(f"EXPLAIN {compiled}")).scalars())
+        sent_lookups = [line for line in plan.splitlines() if "scheduled_message sent" in line]
+        assert len(sent_lookups) == 2, plan
+        assert not any("ix_scheduled_due" in line for line in sent_lookups), plan
     finally:
         database.dispose()
