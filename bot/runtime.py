@@ -16,8 +16,9 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); True if it took effect.
 
     glibc gives each thread that allocates its own arena, up to eight per CPU, and memory freed in one is
-    never reused by another. The database and provider thread pools then hold several half-empty arenas
-    (about 6 MB resident under load). Two arenas cost no measurable speed: the threads mostly wait on I/O.
+    never reused by another. The database thread pools (the loop's and the dispatcher's) then hold several
+    half-empty arenas (a few MB resident under load). Two arenas cost no measurable speed: the threads mostly
+    wait on the database.
     Must run before those threads start; elsewhere than glibc it does nothing.
     """
     if not sys.platform.startswith("linux"):
