@@ -67,6 +67,19 @@ def _sqlite_setup(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _postgresql_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # No JIT compilation: trialbot's statements are short, and the sweep's batches are costed high
+        # enough to be compiled on every run: 0.3 s of each 0.5 s batch went to compiling (EXPLAIN
+        # ANALYZE, 20,000 due rows), which doubled a sweep of 100,000. Committed, so the pool's
+        # rollback on return does not undo it.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+        dbapi_connection.commit()
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for a database URL, with the settings trialbot relies on."""
     normalised = normalise_url(url)
@@ -86,7 +99,9 @@ def make_engine(url: str) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    return create_engine(normalised, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(normalised, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _postgresql_setup(engine)
+    return engine
 
 
 class Database:
