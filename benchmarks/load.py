@@ -138,7 +138,9 @@ class Sender:
     def client(self) -> aiohttp.ClientSession:
         """The pooled session (up to 1,000 connections)."""
         if self._client is None:
-            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=1000)
+            # Idle connections are dropped here after 3 s, before uvicorn drops them after 5 s: otherwise a
+            # connection left idle between phases may be closed under a request (seen as ClientOSError).
+            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=1000, keepalive_timeout=3.0)
             self._client = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=30.0), cookie_jar=aiohttp.DummyCookieJar()
             )
