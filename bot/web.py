@@ -3,8 +3,8 @@
 Every webhook is answered only after its message is committed (RELIABILITY §2.1): a 200 means the
 message is in the database and will be acted on, even if this process dies a moment later (the
 restarted process picks up what is waiting). The turn is taken in the same transaction as the store
-(one durable commit per message; a failing turn still leaves the message stored), and the
-dispatcher is woken to send what it queued.
+(a failing turn still leaves the message stored; on SQLite, messages arriving together share one
+commit, bot.turn_queue), and the dispatcher is woken to send what it queued.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bot.domain import InboundMessage
 from bot.scheduler import Scheduler
 from bot.service import Processed, Receipt
 from bot.staff_desk import StaffDesk, StaffMessage
+from bot.turn_queue import TurnQueue
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,12 @@ class Server:
     desk: StaffDesk | None = None  # staff acting on escalations from the staff group or on-call phones
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _taking: int = 0  # webhooks waiting for, or in, a store-and-turn transaction
+    turns: TurnQueue = field(init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        # Group commit where there is one writer (SQLite); see bot.turn_queue.
+        self.turns = TurnQueue(self.app.service, batched=self.app.database.is_sqlite)
 
     # -- background work ----------------------------------------------------------------------
 
@@ -113,7 +119,7 @@ class Server:
             return receipt
         self._taking += 1
         try:
-            receipt, done = await asyncio.to_thread(self.app.service.take, message)
+            receipt, done = await self.turns.take(message)
         finally:
             self._taking -= 1
         self._after(done)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.bootstrap import App
+from bot.conversation import Incoming
 from bot.domain import InboundMessage
+from bot.engine import TurnResult
 from storage.repositories import Repositories, audit_t, inbound_t, outbox_t
 
 
@@ -99,6 +102,18 @@ class Patient:
                     select(inbound_t).where(inbound_t.c.participant_id == participant.id).order_by(inbound_t.c.id)
                 )
             )
+
+
+class ExplodingConversations:
+    """Conversations that fail on the word "boom", like a bug in a flow would."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def take_turn(self, incoming: Incoming, now: datetime) -> TurnResult:
+        if incoming.text == "boom":
+            raise RuntimeError("a bug in a flow")
+        return self.real.take_turn(incoming, now)  # type: ignore[attr-defined, no-any-return]
 
 
 def _state(flow: str | None, state: str | None) -> str | None:

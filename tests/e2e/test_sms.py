@@ -284,3 +284,33 @@ def test_in_a_burst_messages_are_stored_answered_then_acted_on(stack: Stack, mon
     assert _inbound_count(stack) == 2
     assert _bodies(stack)[-1] == "Would you like to start?\nReply 1 for Yes, 2 for No."
     assert len(_bodies(stack)) == len(set(_bodies(stack)))
+
+
+def test_webhooks_arriving_together_share_a_commit_and_each_is_answered_after_it(stack: Stack) -> None:
+    """On SQLite, messages that arrive while a transaction is open wait for it, then go in the next one
+    together (group commit). Every webhook gets its 200 only after its message is committed; every patient
+    gets their own reply, once."""
+    if not stack.app.database.is_sqlite:
+        assert not stack.server.turns.batched, "PostgreSQL commits transactions in parallel"
+        return
+    patients = [f"+1555080{n:04d}" for n in range(12)]
+    answers: list[int] = []
+    with stack.app.database.write():  # hold the writer: the first turn waits, the others queue behind it
+        threads = [
+            threading.Thread(target=lambda p=p: answers.append(stack.sms(p, "Hi").status_code)) for p in patients
+        ]
+        for thread in threads:
+            thread.start()
+        turns = stack.server.turns
+        wait_until(lambda: turns.running + turns.queued == len(patients))
+        assert answers == [], "nothing is answered before it is committed"
+    for thread in threads:
+        thread.join()
+    stack.settle()
+    assert answers == [200] * len(patients)
+    assert turns.batches == 2, "the first transaction, then one for every message that waited"
+    assert turns.largest >= len(patients) // 2
+    assert _inbound_count(stack) == len(patients)
+    for patient in patients:
+        assert _bodies(stack, patient)[-1].startswith("Do you agree to get texts from us?")
+        assert len(_bodies(stack, patient)) == len(set(_bodies(stack, patient)))

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 
 from sqlalchemy import select
 
 from bot.bootstrap import App, build_app
 from bot.clock import SettableClock
-from bot.conversation import Incoming
 from bot.domain import InboundMessage
-from bot.engine import TurnResult
 from bot.ids import SequentialIds
 from storage.repositories import Repositories, escalation_t, inbound_t
-from tests.helpers import Patient
+from tests.helpers import ExplodingConversations, Patient
 
 
 def _message(address: str, text: str, provider_id: str, clock: SettableClock) -> InboundMessage:
@@ -82,20 +79,8 @@ def test_first_messages_racing_create_one_participant(app: App, clock: SettableC
     assert len(count) == 4
 
 
-class _Exploding:
-    """Conversations that fail on the word "boom", like a bug in a flow would."""
-
-    def __init__(self, real: object) -> None:
-        self.real = real
-
-    def take_turn(self, incoming: Incoming, now: datetime) -> TurnResult:
-        if incoming.text == "boom":
-            raise RuntimeError("a bug in a flow")
-        return self.real.take_turn(incoming, now)  # type: ignore[attr-defined, no-any-return]
-
-
 def test_a_failing_turn_is_retried_then_set_aside_and_staff_told(app: App, clock: SettableClock) -> None:
-    app.service.conversations = _Exploding(app.service.conversations)  # type: ignore[assignment]
+    app.service.conversations = ExplodingConversations(app.service.conversations)  # type: ignore[assignment]
     patient = Patient(app, address="+15550500001")
     patient.join()
     failed = patient.send("boom")
