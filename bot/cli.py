@@ -131,7 +131,7 @@ def serve(
     """Serve the Twilio and Telegram webhooks and send the outbox."""
     import uvicorn
 
-    from bot.runtime import limit_malloc_arenas
+    from bot.runtime import freeze_startup_objects, limit_malloc_arenas
 
     limit_malloc_arenas()
 
@@ -152,6 +152,7 @@ def serve(
         f"(SMS {'on' if channels.twilio else 'off'}, Telegram {telegram}, database {app.database.describe()})",
         err=True,
     )
+    freeze_startup_objects()
     uvicorn.run(server.asgi(), host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
 
 
@@ -491,7 +492,7 @@ def worker(once: bool, at: str | None, dry_run: bool, every: float, study_path: 
     import asyncio
     from datetime import datetime
 
-    from bot.runtime import limit_malloc_arenas
+    from bot.runtime import freeze_startup_objects, limit_malloc_arenas
 
     limit_malloc_arenas()
 
@@ -522,6 +523,7 @@ def worker(once: bool, at: str | None, dry_run: bool, every: float, study_path: 
             click.echo(json.dumps(report.as_dict()))
             return
         click.echo(f"trialbot worker: sweeping every {every:g} s on {app.database.describe()}", err=True)
+        freeze_startup_objects()
         stop = asyncio.Event()
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(scheduler.run(stop, every))

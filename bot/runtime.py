@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import sys
 
@@ -29,3 +30,16 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         log.debug("mallopt is not available; malloc arenas left as they are")
         return False
+
+
+def freeze_startup_objects() -> int:
+    """Put everything alive after start-up out of the garbage collector's reach; returns how many objects.
+
+    The modules, the study, the compiled flows and the catalogs are some hundreds of thousands of objects
+    that live as long as the process. Every full collection walked all of them: 105-125 ms with the GIL
+    held, every few seconds under load, and every message in flight waited (that was most of the latency
+    tail at 100 messages a second). Frozen, a full collection walks only what came later.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
