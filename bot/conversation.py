@@ -26,6 +26,7 @@ from bot.domain import (
     Participant,
     SafetyFlagged,
     StaffRequested,
+    StopQueried,
 )
 from bot.engine import REGISTRY, Engine, TurnContext, TurnResult, empty_snapshot
 from bot.keywords import Intent, KeywordMatch, classify
@@ -260,6 +261,14 @@ class Conversations:
             if self._waiting(snapshot):
                 return self.engine.reprompt(snapshot, context)
             return self._entry(incoming, snapshot, context)
+        if match.intent is Intent.MAYBE_STOP:
+            # Not an opt-out, and not an answer either: ask. The waiting question is not asked again in the
+            # same turn (one ask per message); their next answer still goes to it, and STOP stops.
+            queried: list[Event] = [
+                StopQueried(match.matched),
+                MessageCreated((Part("common.maybe_stop"),), purpose=COMPLIANCE),
+            ]
+            return TurnResult(queried, snapshot, locale)
         if match.intent is Intent.HELP:
             helped: list[Event] = [
                 HelpRequested(),

@@ -249,6 +249,18 @@ class HelpRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StopQueried(Event):
+    """A message that looked like STOP but was not quite it; the patient was asked (RELIABILITY §5 #36)."""
+
+    type: ClassVar[str] = "stop_queried"
+    matched: str
+
+    def summary(self) -> str:
+        """The event and what was typed (folded: "s t o p", "st0p")."""
+        return f"{self.type} {self.matched}"
+
+
+@dataclass(frozen=True, slots=True)
 class LocaleChanged(Event):
     """The patient switched language."""
 

@@ -2,6 +2,8 @@
 
 Only whole-message forms count for the short keywords, so "don't stop" or "when do the visits stop?"
 are answers, not opt-outs; opt-out and person phrases ("please stop texting me") count anywhere.
+A whole message that is a near miss of a STOP word ("stopp", "S T O P", "st0p") is not an opt-out, but
+is not passed over either: the patient is asked whether they meant STOP (RELIABILITY §5 #36).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class Intent(Enum):
     """What a global keyword asks for."""
 
     STOP = "stop"
+    MAYBE_STOP = "maybe_stop"  # a near miss of a STOP word: ask, do not act
     START = "start"
     HELP = "help"
     PERSON = "person"
@@ -59,6 +62,28 @@ def _exact(core: str, keyword: Keyword) -> bool:
     return len(words) > 1 and all(w in keyword.exact for w in words)
 
 
+_LOOKALIKES = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+"""Digits and signs typed for letters. Never "1" for "l": "4170" must not read as "alto"."""
+
+
+def _squeezed(word: str) -> str:
+    """Runs of one letter made single: "stoppp" and "sttop" become "stop"."""
+    return "".join(c for i, c in enumerate(word) if i == 0 or c != word[i - 1])
+
+
+def _near_miss(core: str, keyword: Keyword) -> bool:
+    """True if the whole message is a STOP word typed with spaces between letters, look-alike digits, or
+    a letter held down, but is not the word itself."""
+    if len(core) > 30 or not any(c.isalpha() for c in core):
+        return False
+    words = core.split()
+    joined = "".join(words) if len(words) > 1 and all(len(w) == 1 for w in words) else core
+    candidate = _squeezed(joined.translate(_LOOKALIKES))
+    return any(
+        candidate == _squeezed(word) for word in keyword.exact if " " not in word and len(word) >= 3 and word != core
+    )
+
+
 def classify(text: str, vocabulary: Vocabulary, *, opted_out: bool = False) -> KeywordMatch | None:
     """Return the global keyword in a message, or None if it is an ordinary message."""
     if text.strip() == "?":
@@ -99,4 +124,6 @@ def classify(text: str, vocabulary: Vocabulary, *, opted_out: bool = False) -> K
     for phrase in person.phrases:
         if _contains(words, phrase):
             return KeywordMatch(Intent.PERSON, " ".join(phrase))
+    if not opted_out and _near_miss(core, stop):
+        return KeywordMatch(Intent.MAYBE_STOP, core)
     return None

@@ -92,6 +92,7 @@ HELP_TEXT = "Sunrise Study: For help, call"
 MEDIA_NOTE = "Thank you. I can only read words, not pictures or files."
 STOPPED = "You will not get any more texts from Sunrise Study."
 STARTED = "Welcome back!"
+DID_YOU_MEAN_STOP = "Did you mean STOP?"
 STALE = "That button is from an earlier question."
 EDITED = "I can only read new messages"
 FORWARDED = "Please type your answer yourself."
@@ -665,8 +666,13 @@ def keyword_items(h: Harness) -> None:
                 _escalated(h, p, ["adverse_event"]),
             )
     h.item(36)
-    for text in ("stopp", "S T O P", "st0p"):  # fuzzy: a clear answer either way (the policy is a proposal)
-        h.person(f"{text!r}").say(text)
+    for text in ("stopp", "S T O P", "st0p"):  # near misses: asked about, not acted on
+        p = h.person(f"{text!r}")
+        sent36 = p.say(text)
+        h.later(
+            f"{text!r} is asked about",
+            _both(_not_opted_out(p, sent36), _first_reply_starts(p, sent36, DID_YOU_MEAN_STOP)),
+        )
     h.item(37)
     for text in ("START", "UNSTOP", "YES"):
         p = h.person(f"{text!r} after STOP", "stopped")

@@ -122,7 +122,7 @@ def test_opt_out_says_what_matched(text: str, matched: str) -> None:
         "pots",
         "spot",
         "tops",
-        # §5 #36: near misses are not read as STOP (no "did you mean STOP?" yet)
+        # §5 #36: near misses are not read as STOP (they are asked about: test_a_near_miss_of_stop_is_asked_about)
         "stopp",
         "S T O P",
         "st0p",
@@ -135,6 +135,27 @@ def test_opt_out_says_what_matched(text: str, matched: str) -> None:
 def test_not_an_opt_out(text: str) -> None:
     assert intent(text) is not Intent.STOP
     assert intent(text, opted_out=True) is not Intent.STOP
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["stopp", "S T O P", "st0p", "s.t.o.p", "5top", "sstop", "unsubscribee", "paraar", "4lto", "P A R A R",
+     "cancell", "stopp please"],
+)  # fmt: skip
+def test_a_near_miss_of_stop_is_asked_about(text: str) -> None:
+    """RELIABILITY §5 #36: not an opt-out, not an answer either: "Did you mean STOP?"."""
+    assert intent(text) is Intent.MAYBE_STOP
+    assert intent(text, opted_out=True) is None, "already stopped: nothing to ask"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["spot", "tops", "pots", "step", "stops here", "4170", "5", "570", "don't stopp", "st", "s t", "alt", "i n f o",
+     "para", "stop", "e n d s", "0"],
+)  # fmt: skip
+def test_what_is_not_a_near_miss_of_stop(text: str) -> None:
+    """Other words, numbers (no digits alone spell a STOP word) and STOP itself are not asked about."""
+    assert intent(text) is not Intent.MAYBE_STOP
 
 
 def test_only_the_first_500_characters_are_searched() -> None:
