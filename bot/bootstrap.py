@@ -121,14 +121,17 @@ def build_server(
     app: App, channels: ChannelSettings, *, lease_seconds: float = 60.0, polling: bool = False,
     run_background: bool = True, tick: float = 1.0, sms_timeout: float | None = None,
     telegram_gap: float | None = None, scheduler: bool = True, sweep_every: float = 30.0,
+    spool_dir: Path | None = None,
 ) -> Server:  # fmt: skip
-    """The web server's parts: the channels that are configured, and a dispatcher for them."""
+    """The web server's parts: the channels that are configured, a dispatcher for them, and the spool for
+    messages the database cannot take (by default next to a SQLite file, else ./trialbot-spool)."""
     from datetime import timedelta
 
     from bot.channels.sms import TwilioSms
     from bot.channels.telegram import PER_CHAT_GAP, TelegramChannel
     from bot.dispatcher import Dispatcher, Sender
     from bot.escalation import Alerts
+    from bot.spool import Spool, default_spool_dir
     from bot.web import Server
 
     def known_sids(address: str) -> set[str]:
@@ -158,6 +161,7 @@ def build_server(
     return Server(
         app, dispatcher, sms=sms, telegram=telegram, telegram_polling=polling, run_background=run_background, tick=tick,
         scheduler=build_scheduler(app) if scheduler else None, sweep_every=sweep_every, desk=build_desk(app),
+        spool=Spool(spool_dir or default_spool_dir(app.database.url)),
     )  # fmt: skip
 
 

@@ -144,8 +144,9 @@ def serve(
     study, url = _resolve(study_path, database_url)
     app = build_app(url, study)
     server = build_server(
-        app, channels, lease_seconds=settings.send_lease_seconds, polling=telegram_polling, scheduler=not no_worker
-    )
+        app, channels, lease_seconds=settings.send_lease_seconds, polling=telegram_polling, scheduler=not no_worker,
+        spool_dir=Path(settings.spool_dir) if settings.spool_dir else None,
+    )  # fmt: skip
     telegram = "off" if not channels.telegram else ("polling" if telegram_polling else "webhook")
     click.echo(
         f"trialbot: serving {app.study.study.name} on http://{host}:{port} "

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     send_lease_seconds: float = Field(default=60.0, validation_alias=_env("TRIALBOT_SEND_LEASE_SECONDS"))
     # Rows per sweep transaction in `trialbot worker` (default: the scheduler's BATCH); tests set it small.
     sweep_batch: int | None = Field(default=None, gt=0, validation_alias=_env("TRIALBOT_SWEEP_BATCH"))
+    # Where `serve` spools messages while the database cannot take them (bot.spool).
+    spool_dir: str | None = Field(default=None, validation_alias=_env("TRIALBOT_SPOOL_DIR"))
     twilio_account_sid: str | None = Field(default=None, validation_alias=_env("TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str | None = Field(default=None, validation_alias=_env("TWILIO_AUTH_TOKEN"))
     twilio_from_number: str | None = Field(default=None, validation_alias=_env("TWILIO_FROM_NUMBER"))

@@ -47,7 +47,7 @@ from bot.ids import IdSource
 from bot.study import Study
 from bot.text import fold, sanitize
 from bot.travel import record_travel_request
-from storage.database import Database
+from storage.database import UNAVAILABLE, Database
 from storage.repositories import ConversationRow, PendingInbound, Repositories
 
 if TYPE_CHECKING:
@@ -176,6 +176,10 @@ class Service:
                         log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
                         results[-1] = (receipt, Processed())
                         again.append(receipt.participant_id)
+        except UNAVAILABLE as exc:
+            # Locked past the busy timeout, or down: one by one would only wait as long again for each.
+            log.warning("the database could not take a batch of %d messages (%s)", len(messages), type(exc).__name__)
+            return [exc] * len(messages)
         except Exception:
             log.exception("a batch of %d messages failed; taking them one by one", len(messages))
             return [self._take_one(message) for message in messages]

@@ -4,7 +4,8 @@ Every webhook is answered only after its message is committed (RELIABILITY §2.1
 message is in the database and will be acted on, even if this process dies a moment later (the
 restarted process picks up what is waiting). The turn is taken in the same transaction as the store
 (a failing turn still leaves the message stored; on SQLite, messages arriving together share one
-commit, bot.turn_queue), and the dispatcher is woken to send what it queued.
+commit, bot.turn_queue), and the dispatcher is woken to send what it queued. When the database cannot
+take a message at all, it is durable in the disk spool before the 200 instead (bot.spool).
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ from bot.dispatcher import Dispatcher
 from bot.domain import InboundMessage
 from bot.scheduler import Scheduler
 from bot.service import Processed, Receipt
+from bot.spool import Spool
 from bot.staff_desk import StaffDesk, StaffMessage
 from bot.turn_queue import TurnQueue
+from storage.database import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are far smaller (OWASP API4)
 RECOVERY_INTERVAL = 30.0
+SPOOL_RETRY = 2.0  # seconds between tries to store spooled messages while the database is unavailable
 TAKE_AT_ONCE = 64
 """Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
 acted on (two commits instead of one), so a burst never keeps a provider waiting for seconds."""
@@ -75,8 +79,12 @@ class Server:
     scheduler: Scheduler | None = None  # reminders and check-ins, unless a separate worker does them
     sweep_every: float = 30.0
     desk: StaffDesk | None = None  # staff acting on escalations from the staff group or on-call phones
+    spool: Spool | None = None  # where messages wait while the database is unavailable (bot.spool)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _taking: int = 0  # webhooks waiting for, or in, a store-and-turn transaction
+    _spooling: int = 0  # messages being written to the spool now
+    _spooled: bool = False  # something may wait in the spool: new messages queue behind it
+    _spool_wake: asyncio.Event = field(default_factory=asyncio.Event)
     turns: TurnQueue = field(init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -106,24 +114,69 @@ class Server:
             await self.telegram.answer_button(callback_query_id, reply.toast)
         self.dispatcher.wake()
 
-    async def accept(self, message: InboundMessage) -> Receipt:
+    async def accept(self, message: InboundMessage) -> Receipt | None:
         """Store a message and take its turn (committed together when this returns); then send.
 
         In a burst (more than TAKE_AT_ONCE webhooks waiting for their turn), a message is only stored
-        before the answer and acted on right after it, so no provider waits long for its 200.
+        before the answer and acted on right after it, so no provider waits long for its 200. When the
+        database cannot take it (locked past the busy timeout, down), the message is spooled to disk and
+        stored later (bot.spool); then there is no receipt yet.
         """
-        if self._taking >= TAKE_AT_ONCE:
-            receipt = await asyncio.to_thread(self.app.service.receive, message)
-            if not receipt.duplicate:
-                self._spawn(self._process(receipt.participant_id))
-            return receipt
-        self._taking += 1
+        if self.spool is not None and self._spooled:
+            await self._to_spool(message)  # behind what waits there, so nothing overtakes it
+            return None
         try:
-            receipt, done = await self.turns.take(message)
-        finally:
-            self._taking -= 1
+            if self._taking >= TAKE_AT_ONCE:
+                receipt = await asyncio.to_thread(self.app.service.receive, message)
+                if not receipt.duplicate:
+                    self._spawn(self._process(receipt.participant_id))
+                return receipt
+            self._taking += 1
+            try:
+                receipt, done = await self.turns.take(message)
+            finally:
+                self._taking -= 1
+        except UNAVAILABLE:
+            if self.spool is None:
+                raise
+            log.warning("the database cannot take a %s message now; spooling it", message.channel)
+            await self._to_spool(message)
+            return None
         self._after(done)
         return receipt
+
+    async def _to_spool(self, message: InboundMessage) -> None:
+        assert self.spool is not None
+        self._spooled = True
+        self._spooling += 1
+        try:
+            await asyncio.to_thread(self.spool.put, message)
+        finally:
+            self._spooling -= 1
+        self._spool_wake.set()
+
+    async def _flush_spool_forever(self) -> None:
+        """Store spooled messages once the database takes them again, oldest first, then act on them."""
+        assert self.spool is not None
+        spool = self.spool
+        self._spooled = await asyncio.to_thread(len, spool) > 0
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._spool_wake.wait(), SPOOL_RETRY)
+            self._spool_wake.clear()
+            try:
+                stored = await asyncio.to_thread(spool.flush, self._store_spooled)
+                for participant_id in stored:
+                    self._spawn(self._process(participant_id))
+                if self._spooling == 0 and not await asyncio.to_thread(len, spool):
+                    self._spooled = False
+            except Exception:
+                log.exception("could not flush the spool; trying again")
+            if self._spooled:  # still waiting on the database: not in a tight loop
+                await asyncio.sleep(SPOOL_RETRY / 4)
+
+    def _store_spooled(self, message: InboundMessage) -> int:
+        return self.app.service.receive(message).participant_id
 
     async def _process(self, participant_id: int) -> None:
         try:
@@ -174,6 +227,8 @@ class Server:
         if self.run_background:
             self._spawn(self.dispatcher.run(self._stop, self.tick))
             self._spawn(self._recover_forever())
+            if self.spool is not None:
+                self._spawn(self._flush_spool_forever())
             if self.scheduler is not None:
                 self._spawn(self.scheduler.run(self._stop, self.sweep_every, wake=self.dispatcher))
             if self.telegram is not None and self.telegram_polling:

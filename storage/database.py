@@ -16,10 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool, QueuePool
 
 DEFAULT_URL = "sqlite:///trialbot.db"
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+"""What a database that is locked past its busy timeout, down, or out of connections raises (anything else
+is a bug or bad data, not a reason to wait)."""
 _READ_ONLY = "trialbot_read_only"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,7 +97,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, describe: C
 
 
 @pytest.fixture
-def stack(database_url: str, core: Core, clock: SettableClock) -> Iterator[Stack]:
+def stack(database_url: str, core: Core, clock: SettableClock, tmp_path: Path) -> Iterator[Stack]:
     """trialbot served on 127.0.0.1 with both channels on, talking to fake Twilio and Telegram."""
     with FakeTwilio(clock=clock.now) as twilio, FakeTelegram() as telegram:
         channels = ChannelSettings(
@@ -107,7 +108,9 @@ def stack(database_url: str, core: Core, clock: SettableClock) -> Iterator[Stack
             telegram=TelegramSettings(token=telegram.token, webhook_secret=SECRET, api_url=telegram.url, public_url=PUBLIC),
         )  # fmt: skip
         app = build_app(database_url, core=core, clock=clock, ids=SequentialIds())
-        server = build_server(app, channels, lease_seconds=30, tick=0.05, sms_timeout=1.0, telegram_gap=0.0)
+        server = build_server(
+            app, channels, lease_seconds=30, tick=0.05, sms_timeout=1.0, telegram_gap=0.0, spool_dir=tmp_path / "spool"
+        )
         with LocalServer(server.asgi()) as web:
             yield Stack(app, server, web, twilio, telegram, clock)
         app.database.dispose()

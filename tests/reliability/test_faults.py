@@ -7,8 +7,8 @@ took the message (held, then looked up; sent once), a status callback resolving 
 
 - the SQLite database locked by another connection for seconds while webhooks arrive on both channels:
   with the real busy timeout every webhook waits and succeeds; with a busy timeout shorter than the lock,
-  a webhook is refused with a 5xx (never a 200 for a message not stored), the provider's retry succeeds,
-  and nothing is stored or answered twice;
+  every message is spooled to disk and answered 200, stored in order once the lock is gone, and nothing is
+  stored or answered twice (a damaged spool file is set aside, never dropped);
 - a storm of provider faults on both channels at once (Twilio 500, 503 and 429, a connection that times
   out before Twilio took the message; Telegram 502, 429 and a timeout before it took the message): every
   inbound is answered, and every reply is taken by the provider exactly once;
@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,42 +228,80 @@ def test_webhooks_wait_out_a_database_locked_for_seconds(stack: Stack, http: htt
 
 
 @SQLITE_ONLY
-def test_a_lock_longer_than_the_busy_timeout_is_a_5xx_and_the_retry_is_stored_once(
+def test_a_lock_longer_than_the_busy_timeout_spools_every_message_and_stores_each_once_after(
     stack: Stack, http: httpx.Client
 ) -> None:
     """With the busy timeout cut to 0.2 s (for this app only), webhooks during a 2 s lock cannot store their
-    message: they must be refused with a 5xx, never answered 200 with nothing stored. The provider's retry
-    after the lock is stored and answered once; webhooks that did get through are not stored twice.
-
-    Note: Twilio's default webhook policy does not retry a 5xx (RELIABILITY §1.1); production relies on the
-    10 s busy timeout (the test above) or on the `#rc=...&rp=all` connection override."""
+    message in the database. They are answered 200 all the same (Twilio does not retry a 5xx by default,
+    RELIABILITY §1.1), because each message is on disk first (bot.spool). Once the lock is gone the spool
+    is stored, in order, and every message is acted on once; the provider's redelivery of a spooled
+    message is not spooled or stored twice."""
 
     @event.listens_for(stack.app.database.engine, "connect")
     def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=200")
 
     stack.app.database.engine.dispose()  # pooled connections were opened with the real timeout
+    spool = stack.server.spool
+    assert spool is not None
     deliveries = Deliveries(stack, http)
     posts = [deliveries.sms(f"+155508200{n:02d}", "HELP") for n in range(3)]
     posts += [deliveries.telegram(782_000 + n, "HELP") for n in range(3)]
-    with write_lock_held(_sqlite_path(stack), 2.0):
+    with write_lock_held(_sqlite_path(stack), 2.0) as released:
         _post_all_at_once(posts)
-        during = _inbound_by_provider_id(stack)
-    codes = [c for codes in deliveries.responses.values() for c in codes]
-    assert set(codes) <= {200, 500, 503}, codes
-    assert any(c >= 500 for c in codes), "the lock did not bite: nothing to retry"
-    for provider_id, answered in deliveries.responses.items():
-        if answered == [200]:
-            assert during[provider_id] == 1, f"{provider_id} was answered 200 but not stored"
-    # Work the lock interrupted (a turn, a send) is picked up by the server's loops; do it now.
-    stack.app.service.recover()
-    assert deliveries.retry_failures() > 0
-    assert all(codes[-1] == 200 for codes in deliveries.responses.values()), deliveries.responses
+        assert not released.is_set(), "the webhooks waited for the lock to go"
+        assert all(codes == [200] for codes in deliveries.responses.values()), deliveries.responses
+        assert len(spool) == len(posts)
+        posts[0]()  # the provider delivers the first one again while it is spooled
+        assert len(spool) == len(posts)
+        assert sum(_inbound_by_provider_id(stack).values()) == 0, "nothing reached the locked database"
+    wait_until(lambda: len(spool) == 0, timeout=15)
     stack.settle(timeout=30)
-    stack.app.service.recover()
-    stack.server.dispatcher.wake()
-    _drain(stack, rounds=2)
+    posts[0]()  # and once more after it was stored: the database knows it
+    stack.settle(timeout=30)
+    assert set(_inbound_by_provider_id(stack).values()) == {1}
     assert_nothing_lost_nothing_twice(stack, deliveries)
+
+
+@SQLITE_ONLY
+def test_one_persons_messages_keep_their_order_through_the_spool(stack: Stack, http: httpx.Client) -> None:
+    """A first contact, the YES and the first answer, all while the database is locked: afterwards the
+    conversation is where those three messages in that order lead, and later messages follow them."""
+
+    @event.listens_for(stack.app.database.engine, "connect")
+    def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=100")
+
+    stack.app.database.engine.dispose()
+    deliveries = Deliveries(stack, http)
+    person = "+15550820099"
+    with write_lock_held(_sqlite_path(stack), 1.5):
+        for text in ("Hi", "yes", "yes"):
+            assert deliveries.sms(person, text)().status_code == 200
+    assert deliveries.sms(person, "47")().status_code == 200  # behind the spooled ones, or after them
+    wait_until(lambda: len(stack.server.spool or []) == 0, timeout=15)
+    stack.settle(timeout=30)
+    sent = [s.body for s in stack.twilio.sent if s.to == person]
+    assert sent[-1].startswith("Has a doctor ever told you that you have type 2 diabetes?"), sent
+    assert_nothing_lost_nothing_twice(stack, deliveries)
+
+
+def test_a_spooled_file_that_cannot_be_read_is_set_aside_not_lost_and_the_rest_flows(tmp_path: Path) -> None:
+    from bot.domain import InboundMessage
+    from bot.spool import Spool
+
+    spool = Spool(tmp_path / "spool")
+    at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    assert spool.put(InboundMessage("sms", "+15550100001", "first", "SM1", at))
+    assert not spool.put(InboundMessage("sms", "+15550100001", "first", "SM1", at)), "the same message twice"
+    assert spool.put(InboundMessage("telegram", "42", "second ☀ \x00", "7", at, meta={"start_payload": "x"}))
+    spool.waiting()[0].write_bytes(b"\xff not json")  # a torn or damaged file
+    stored: list[InboundMessage] = []
+    assert spool.flush(lambda m: stored.append(m) or 7) == [7]
+    assert [(m.channel, m.text, m.meta) for m in stored] == [("telegram", "second ☀ \x00", {"start_payload": "x"})]
+    assert len(spool) == 0
+    assert [p.name for p in (tmp_path / "spool" / "unreadable").iterdir()] != []
+    assert oct((tmp_path / "spool").stat().st_mode & 0o777) == "0o700"
 
 
 # -------------------------------------------------------------------------------------------------
