@@ -14,6 +14,7 @@ deleted as soon as the database has them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -117,6 +118,7 @@ class Spool:
         """Store spooled messages, oldest first, with `store` (which returns the participant id), until the
         database refuses again. Returns the participants whose messages were stored, for their turns."""
         stored: list[int] = []
+        self._forget_torn_writes()
         for path in self.waiting():
             try:
                 message = _from_json(path.read_bytes())
@@ -135,6 +137,17 @@ class Spool:
         if stored:
             log.warning("%d spooled messages stored in the database", len(stored))
         return list(dict.fromkeys(stored))
+
+    def _forget_torn_writes(self, older_than: float = 60.0) -> None:
+        """A `.part` file is a write that never finished: its webhook was never answered 200, so the
+        provider sends the message again. Old ones are removed."""
+        if not self.directory.is_dir():
+            return
+        cutoff = time.time() - older_than
+        for partial in self.directory.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
 
     def _set_aside(self, path: Path, exc: Exception) -> None:
         """A file that cannot be read is kept for a person to look at, out of the queue, never dropped."""

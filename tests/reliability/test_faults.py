@@ -19,6 +19,7 @@ took the message (held, then looked up; sent once), a status callback resolving 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -295,13 +296,17 @@ def test_a_spooled_file_that_cannot_be_read_is_set_aside_not_lost_and_the_rest_f
     assert spool.put(InboundMessage("sms", "+15550100001", "first", "SM1", at))
     assert not spool.put(InboundMessage("sms", "+15550100001", "first", "SM1", at)), "the same message twice"
     assert spool.put(InboundMessage("telegram", "42", "second ☀ \x00", "7", at, meta={"start_payload": "x"}))
-    spool.waiting()[0].write_bytes(b"\xff not json")  # a torn or damaged file
+    spool.waiting()[0].write_bytes(b"\xff not json")  # a damaged file
+    torn = tmp_path / "spool" / "00000000000000000001-abc.part"  # a write a crash cut short (never answered)
+    torn.write_bytes(b"{")
+    os.utime(torn, (1, 1))
     stored: list[InboundMessage] = []
     assert spool.flush(lambda m: stored.append(m) or 7) == [7]
     assert [(m.channel, m.text, m.meta) for m in stored] == [("telegram", "second ☀ \x00", {"start_payload": "x"})]
     assert len(spool) == 0
     assert [p.name for p in (tmp_path / "spool" / "unreadable").iterdir()] != []
     assert oct((tmp_path / "spool").stat().st_mode & 0o777) == "0o700"
+    assert not torn.exists()
 
 
 # -------------------------------------------------------------------------------------------------
