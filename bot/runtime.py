@@ -38,7 +38,8 @@ def freeze_startup_objects() -> int:
     The modules, the study, the compiled flows and the catalogs are some hundreds of thousands of objects
     that live as long as the process. Every full collection walked all of them: 105-125 ms with the GIL
     held, every few seconds under load, and every message in flight waited (that was most of the latency
-    tail at 100 messages a second). Frozen, a full collection walks only what came later.
+    tail at 100 messages a second). Frozen, a full collection walks only what came later. `serve` calls it
+    a second after it is up (the collection first takes ~80 ms); `worker` before its first sweep.
     """
     gc.collect()
     gc.freeze()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are far smaller (OWASP API4)
 RECOVERY_INTERVAL = 30.0
+WHEN_SERVING_AFTER = 1.0  # seconds after start-up, so it does not delay the first answers
 SPOOL_RETRY = 2.0  # seconds between tries to store spooled messages while the database is unavailable
 TAKE_AT_ONCE = 64
 """Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
@@ -80,6 +81,7 @@ class Server:
     sweep_every: float = 30.0
     desk: StaffDesk | None = None  # staff acting on escalations from the staff group or on-call phones
     spool: Spool | None = None  # where messages wait while the database is unavailable (bot.spool)
+    when_serving: Callable[[], object] | None = None  # run once, a moment after the server is up
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _taking: int = 0  # webhooks waiting for, or in, a store-and-turn transaction
     _spooling: int = 0  # messages being written to the spool now
@@ -233,6 +235,8 @@ class Server:
                 self._spawn(self.scheduler.run(self._stop, self.sweep_every, wake=self.dispatcher))
             if self.telegram is not None and self.telegram_polling:
                 self._spawn(self._poll_telegram())
+        if self.when_serving is not None:
+            asyncio.get_running_loop().call_later(WHEN_SERVING_AFTER, self.when_serving)
         try:
             yield
         finally:

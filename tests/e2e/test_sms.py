@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -314,3 +315,25 @@ def test_webhooks_arriving_together_share_a_commit_and_each_is_answered_after_it
     for patient in patients:
         assert _bodies(stack, patient)[-1].startswith("Do you agree to get texts from us?")
         assert len(_bodies(stack, patient)) == len(set(_bodies(stack, patient)))
+
+
+def test_work_for_when_the_server_is_up_runs_once_after_start_up(stack: Stack) -> None:
+    """`serve` freezes its start-up objects this way (bot.runtime), not before it can answer."""
+    import bot.web
+    from bot.bootstrap import build_server
+    from bot.config import ChannelSettings
+    from tests.fakes import LocalServer
+
+    calls: list[float] = []
+    server = build_server(stack.app, ChannelSettings(None, None), tick=0.05, spool_dir=None)
+    server.when_serving = lambda: calls.append(time.monotonic())
+    started = time.monotonic()
+    with LocalServer(server.asgi()) as web:
+        import httpx
+
+        assert httpx.get(f"{web.url}/healthz").status_code == 200
+        assert calls == [], "not before the first answers"
+        wait_until(lambda: len(calls) == 1, timeout=5)
+        time.sleep(0.2)
+    assert len(calls) == 1
+    assert calls[0] - started >= bot.web.WHEN_SERVING_AFTER
