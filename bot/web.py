@@ -163,9 +163,12 @@ class Server:
         spool = self.spool
         self._spooled = await asyncio.to_thread(len, spool) > 0
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._spool_wake.wait(), SPOOL_RETRY)
+            # A moment between tries while the database is still unavailable; else until woken, or the
+            # periodic look (another process, or a crash before this one started, may have left files).
+            await self._until_stopped_or(self._spool_wake, SPOOL_RETRY / 4 if self._spooled else SPOOL_RETRY)
             self._spool_wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 stored = await asyncio.to_thread(spool.flush, self._store_spooled)
                 for participant_id in stored:
@@ -174,8 +177,13 @@ class Server:
                     self._spooled = False
             except Exception:
                 log.exception("could not flush the spool; trying again")
-            if self._spooled:  # still waiting on the database: not in a tight loop
-                await asyncio.sleep(SPOOL_RETRY / 4)
+
+    async def _until_stopped_or(self, event: asyncio.Event, timeout: float) -> None:
+        """Wait for `event`, for the server to stop, or for `timeout` seconds, whichever comes first."""
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._stop.wait())]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
     def _store_spooled(self, message: InboundMessage) -> int:
         return self.app.service.receive(message).participant_id
