@@ -50,6 +50,11 @@ def _digest(message: InboundMessage) -> str:
     return hashlib.sha256(f"{message.channel}|{message.provider_message_id}".encode()).hexdigest()[:24]
 
 
+def _digest_of(path: Path) -> str:
+    """The provider-message digest in a spool file's name (`<arrival>-<digest>.json`)."""
+    return path.stem.rpartition("-")[2]
+
+
 def _to_json(message: InboundMessage) -> bytes:
     data = asdict(message)
     data["received_at"] = message.received_at.isoformat()
@@ -70,6 +75,7 @@ class Spool:
         self.directory = directory
         self._lock = threading.Lock()  # one writer of names at a time in this process
         self._last = 0
+        self._digests: set[str] | None = None  # what waits here, by provider message (read on first use)
 
     def _ensure(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -89,20 +95,21 @@ class Spool:
         digest = _digest(message)
         with self._lock:
             self._ensure()
-            if any(self.directory.glob(f"*-{digest}{_SUFFIX}")):
+            if self._digests is None:  # a set, not a directory search per message: a long outage spools many
+                self._digests = {_digest_of(path) for path in self.waiting()}
+            if digest in self._digests:
                 return False
             # Names sort in arrival order: a nanosecond clock that never repeats or goes back here.
             self._last = max(time.time_ns(), self._last + 1)
             final = self.directory / f"{self._last:020d}-{digest}{_SUFFIX}"
             partial = final.with_suffix(".part")
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(descriptor, _to_json(message))
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+                file.write(_to_json(message))
+                file.flush()
+                os.fsync(file.fileno())
             os.replace(partial, final)
             self._sync_directory()
+            self._digests.add(digest)
         log.warning("database unavailable: a %s message was spooled to disk", message.channel)
         return True
 
@@ -134,9 +141,15 @@ class Spool:
                 self._set_aside(path, exc)
                 continue
             path.unlink(missing_ok=True)
+            self._forget(path)
         if stored:
             log.warning("%d spooled messages stored in the database", len(stored))
         return list(dict.fromkeys(stored))
+
+    def _forget(self, path: Path) -> None:
+        with self._lock:
+            if self._digests is not None:
+                self._digests.discard(_digest_of(path))
 
     def _forget_torn_writes(self, older_than: float = 60.0) -> None:
         """A `.part` file is a write that never finished: its webhook was never answered 200, so the
@@ -154,4 +167,5 @@ class Spool:
         bad = self.directory / "unreadable"
         bad.mkdir(mode=0o700, exist_ok=True)
         os.replace(path, bad / path.name)
+        self._forget(path)
         log.error("spooled file %s cannot be read (%s); moved to %s", path.name, type(exc).__name__, bad)

@@ -307,6 +307,9 @@ def test_a_spooled_file_that_cannot_be_read_is_set_aside_not_lost_and_the_rest_f
     assert [p.name for p in (tmp_path / "spool" / "unreadable").iterdir()] != []
     assert oct((tmp_path / "spool").stat().st_mode & 0o777) == "0o700"
     assert not torn.exists()
+    again = InboundMessage("telegram", "42", "second", "7", at)  # stored, so spooled afresh if it comes again
+    assert spool.put(again)
+    assert Spool(tmp_path / "spool").put(again) is False, "a new process reads what waits from the names"
 
 
 # -------------------------------------------------------------------------------------------------
