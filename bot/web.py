@@ -43,9 +43,12 @@ MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are 
 RECOVERY_INTERVAL = 30.0
 WHEN_SERVING_AFTER = 1.0  # seconds after start-up, so it does not delay the first answers
 SPOOL_RETRY = 2.0  # seconds between tries to store spooled messages while the database is unavailable
-TAKE_AT_ONCE = 64
+TAKE_AT_ONCE = 512
 """Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
-acted on (two commits instead of one), so a burst never keeps a provider waiting for seconds."""
+acted on (two transactions instead of one), so a burst never keeps a provider waiting long. At the 130-240
+messages a second measured here, the last of 512 waits 2-4 s, well inside Twilio's 15 s (Telegram sends at
+most 40 at once). Not lower: storing and acting apart cost 15-20% of throughput (closed loop, 400 patients:
+SQLite 199 -> 236 msg/s, PostgreSQL 127 -> 146 msg/s with 512 instead of 64)."""
 
 
 class BodyTooLargeError(Exception):
