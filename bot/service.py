@@ -51,6 +51,8 @@ from storage.database import UNAVAILABLE, Database
 from storage.repositories import ConversationRow, PendingInbound, Repositories
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from bot.planning import Planner
 
 log = logging.getLogger(__name__)
@@ -129,22 +131,28 @@ class Service:
         The turn runs inside a savepoint: if it fails, the message is still stored (and committed), and
         is tried again the usual way (`process`), so a failing turn never loses the message.
         """
-        done = Processed()
-        more = False
         with self.database.write() as connection:
-            repos = Repositories(connection)
-            receipt, sender = self._store_for(repos, message, self.clock.now())
-            if receipt.duplicate:
-                return receipt, done
-            try:
-                with connection.begin_nested():
-                    more = self._next_turn(repos, receipt.participant_id, done, sender)
-            except Exception:
-                log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
-                more = True
+            receipt, done, more = self._store_and_turn(connection, message)
         if more:
             done.absorb(self.process(receipt.participant_id))
         return receipt, done
+
+    def _store_and_turn(self, connection: Connection, message: InboundMessage) -> tuple[Receipt, Processed, bool]:
+        """Store a message and take its turn in a savepoint, inside the caller's transaction; the receipt,
+        what the turn did, and whether `process` must follow the commit (another message waits, or the
+        turn failed and its message is kept for another try)."""
+        repos = Repositories(connection)
+        receipt, sender = self._store_for(repos, message, self.clock.now())
+        if receipt.duplicate:
+            return receipt, Processed(), False
+        done = Processed()
+        try:
+            with connection.begin_nested():
+                more = self._next_turn(repos, receipt.participant_id, done, sender)
+        except Exception:
+            log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
+            return receipt, Processed(), True
+        return receipt, done, more
 
     def take_many(self, messages: Sequence[InboundMessage]) -> list[tuple[Receipt, Processed] | Exception]:
         """Store and act on several messages in ONE transaction (group commit): what `take` does for each,
@@ -161,20 +169,10 @@ class Service:
         again: list[int] = []
         try:
             with self.database.write() as connection:
-                repos = Repositories(connection)
                 for message in messages:
-                    receipt, sender = self._store_for(repos, message, self.clock.now())
-                    done = Processed()
+                    receipt, done, more = self._store_and_turn(connection, message)
                     results.append((receipt, done))
-                    if receipt.duplicate:
-                        continue
-                    try:
-                        with connection.begin_nested():
-                            if self._next_turn(repos, receipt.participant_id, done, sender):
-                                again.append(receipt.participant_id)
-                    except Exception:
-                        log.exception("turn failed for participant %s; the message is kept", receipt.participant_id)
-                        results[-1] = (receipt, Processed())
+                    if more:
                         again.append(receipt.participant_id)
         except UNAVAILABLE as exc:
             # Locked past the busy timeout, or down: one by one would only wait as long again for each.

@@ -31,7 +31,7 @@ from bot.delivery import apply_status
 from bot.dispatcher import Dispatcher
 from bot.domain import InboundMessage
 from bot.scheduler import Scheduler
-from bot.service import Processed, Receipt
+from bot.service import Processed
 from bot.spool import Spool
 from bot.staff_desk import StaffDesk, StaffMessage
 from bot.turn_queue import TurnQueue
@@ -119,36 +119,34 @@ class Server:
             await self.telegram.answer_button(callback_query_id, reply.toast)
         self.dispatcher.wake()
 
-    async def accept(self, message: InboundMessage) -> Receipt | None:
+    async def accept(self, message: InboundMessage) -> None:
         """Store a message and take its turn (committed together when this returns); then send.
 
         In a burst (more than TAKE_AT_ONCE webhooks waiting for their turn), a message is only stored
         before the answer and acted on right after it, so no provider waits long for its 200. When the
         database cannot take it (locked past the busy timeout, down), the message is spooled to disk and
-        stored later (bot.spool); then there is no receipt yet.
+        stored later (bot.spool).
         """
         if self.spool is not None and self._spooled:
             await self._to_spool(message)  # behind what waits there, so nothing overtakes it
-            return None
+            return
         try:
             if self._taking >= TAKE_AT_ONCE:
                 receipt = await asyncio.to_thread(self.app.service.receive, message)
                 if not receipt.duplicate:
                     self._spawn(self._process(receipt.participant_id))
-                return receipt
+                return
             self._taking += 1
             try:
-                receipt, done = await self.turns.take(message)
+                _, done = await self.turns.take(message)
             finally:
                 self._taking -= 1
         except UNAVAILABLE:
             if self.spool is None:
                 raise
-            log.warning("the database cannot take a %s message now; spooling it", message.channel)
-            await self._to_spool(message)
-            return None
+            await self._to_spool(message)  # Spool.put logs it
+            return
         self._after(done)
-        return receipt
 
     async def _to_spool(self, message: InboundMessage) -> None:
         assert self.spool is not None
