@@ -26,7 +26,6 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ExtBot
-from telegram.request import HTTPXRequest
 
 from bot.channels.http import AiohttpRequest, never_sent, transport_failure
 from bot.config import TelegramSettings
@@ -194,7 +193,9 @@ class TelegramChannel:
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
             request=AiohttpRequest(pool_size=32, read_timeout=15.0, connect_timeout=5.0),
-            get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=35.0),
+            # Long polls too (development only): PTB's default HTTPXRequest, built whether or not it is
+            # used, cost ~40 ms of start-up loading certificates into an httpx client.
+            get_updates_request=AiohttpRequest(pool_size=1, read_timeout=35.0, connect_timeout=5.0),
         )
         self._last_sent: dict[str, float] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
