@@ -1065,17 +1065,25 @@ class Schedule:
         # RETURNING, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
         return len(self.c.execute(statement.returning(outbox_t.c.id)).all())
 
-    def skip_opted_out(self, now: datetime) -> int:
+    def skip_opted_out(self, now: datetime, chunk: int = 500) -> int:
         """Due rows of participants who said STOP are skipped, not sent (they are planned again on START)."""
-        opted_out = select(participant_t.c.id).where(participant_t.c.opted_out_at.is_not(None))
-        return int(
-            self.c.execute(
+        # Driven from the people who said STOP (few) through ix_scheduled_participant. With the status test
+        # indexable, SQLite chose ix_scheduled_due instead and read every due row of the sweep to find them
+        # (0.1 s of a sweep of 100,000 with nobody opted out); coalesce() keeps it from doing so.
+        said_stop = select(participant_t.c.id).where(participant_t.c.opted_out_at.is_not(None))
+        opted_out = list(self.c.execute(said_stop).scalars())
+        skipped = 0
+        for start in range(0, len(opted_out), chunk):
+            skipped += self.c.execute(
                 update(scheduled_t)
-                .where(scheduled_t.c.status == "pending", scheduled_t.c.due_at <= now,
-                       scheduled_t.c.participant_id.in_(opted_out))
+                .where(
+                    scheduled_t.c.participant_id.in_(opted_out[start : start + chunk]),
+                    func.coalesce(scheduled_t.c.status, "") == "pending",
+                    scheduled_t.c.due_at <= now,
+                )
                 .values(status="skipped", updated_at=now)
             ).rowcount
-        )  # fmt: skip
+        return skipped
 
     def cancel_welcomes(self, now: datetime, participant_id: int | None = None) -> int:
         """Cancel pending welcomes of people who have agreed to texts already (they wrote to us first);

@@ -118,3 +118,26 @@ def test_postgresql_connections_do_not_compile_statements_even_after_a_rollback(
             assert connection.execute(text("SHOW jit")).scalar_one() == "off"
     finally:
         database.dispose()
+
+
+def test_skipping_for_stop_takes_only_due_pending_rows_of_people_who_said_stop(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        ensure_current(database)
+        _seed(database, people=5, each=2)  # per person: one due at DUE, one a minute later
+        with database.write() as connection:
+            connection.execute(participant_t.update().where(participant_t.c.id.in_([1, 3, 4])).values(opted_out_at=DUE))
+        at = DUE + timedelta(seconds=30)  # each person's first reminder is due, the second is not
+        with database.write() as connection:
+            skipped = Repositories(connection).schedule.skip_opted_out(at, chunk=2)  # 3 people: two chunks
+        assert skipped == 3
+        with database.read() as connection:
+            rows = connection.execute(
+                select(scheduled_t.c.participant_id, scheduled_t.c.status).order_by(scheduled_t.c.id)
+            ).all()
+        assert [(p, s) for p, s in rows if s == "skipped"] == [(1, "skipped"), (3, "skipped"), (4, "skipped")]
+        assert sum(1 for _, s in rows if s == "pending") == 7  # the later ones, and everyone else's
+        with database.write() as connection:  # nobody else to skip: a second pass does nothing
+            assert Repositories(connection).schedule.skip_opted_out(at) == 0
+    finally:
+        database.dispose()
