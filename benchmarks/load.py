@@ -106,6 +106,9 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """The figures for the table and the JSON."""
         lat = self.latencies_ms()
+        # Where the time goes: the webhook's own answer (storing and acting), and sending after it.
+        acks = [(s.acked - s.posted) * 1000 for s in self.samples if s.status == 200]
+        after = [(s.replied - s.acked) * 1000 for s in self.samples if s.replied is not None and s.status == 200]
         return {
             "messages": len(self.samples),
             "completed": len(self.completed()),
@@ -117,6 +120,10 @@ class RunResult:
             "p95_ms": round(percentile(lat, 95), 1),
             "p99_ms": round(percentile(lat, 99), 1),
             "max_ms": round(max(lat), 1) if lat else None,
+            "ack_p50_ms": round(percentile(acks, 50), 1),
+            "ack_p99_ms": round(percentile(acks, 99), 1),
+            "after_ack_p50_ms": round(percentile(after, 50), 1),
+            "after_ack_p99_ms": round(percentile(after, 99), 1),
             "missed_slots": self.missed_slots,
             "errors": self.errors[:10],
             "error_count": len(self.errors),
