@@ -24,11 +24,13 @@ from bot.domain import (
     OptedOut,
     Part,
     Participant,
+    RepliesPaused,
     SafetyFlagged,
     StaffRequested,
     StopQueried,
 )
 from bot.engine import REGISTRY, Engine, TurnContext, TurnResult, empty_snapshot
+from bot.flood import Replies
 from bot.keywords import Intent, KeywordMatch, classify
 from bot.safety import SafetyLexicon, SafetyMatch, assess, shipped_safety_lexicon
 from bot.study import Study
@@ -77,6 +79,8 @@ class Incoming:
     enrolled: bool = False  # in the study already (staff set day 1): no prescreen for them
     opener: Opener | None = None  # set when this message answers a reminder or a check-in
     facts: JSONDict = field(default_factory=dict)  # see TurnContext.facts
+    replies: Replies = Replies.ANSWER  # the pace of the person's messages allows an answer (bot/flood.py)
+    burst_count: int = 0  # messages from them in the current minute, this one included
 
 
 class Conversations:
@@ -118,6 +122,8 @@ class Conversations:
         flag = self._assess(incoming)
         if flag is not None and (flag.level == "crisis" or not self._asks_about_health(snapshot)):
             return self._safety(flag, incoming, snapshot, context)
+        if incoming.replies is not Replies.ANSWER:
+            return self._flooded(incoming, snapshot, context)
         # A possible adverse event in answer to a question about health is the answer itself: the flow
         # records it and raises its own escalation (a check-in), so it is not interrupted.
         return self._respond(incoming, snapshot, context)
@@ -158,6 +164,23 @@ class Conversations:
         if match is not None and match.intent is Intent.STOP and not incoming.participant.opted_out:
             events += [OptedOut(match.matched), MessageCreated((Part("common.stopped"),), purpose=COMPLIANCE)]
         return TurnResult(events, after, context.locale)
+
+    def _flooded(self, incoming: Incoming, snapshot: JSONDict, context: TurnContext) -> TurnResult:
+        """Too many messages too fast: STOP and START still act at once (with their one confirmation); the
+        message that starts the pause gets one note; anything else waits unanswered. The flow is left where
+        it was, so the next message after the pause goes to the question that was waiting."""
+        participant = incoming.participant
+        locale = context.locale
+        match = classify(incoming.text, self.vocabulary, opted_out=participant.opted_out)
+        if match is not None and match.intent is Intent.STOP and not participant.opted_out:
+            return self._keyword(match, incoming, snapshot, context)
+        if match is not None and match.intent is Intent.START and participant.opted_out:
+            back: list[Event] = [OptedIn(match.matched), MessageCreated((Part("common.started"),), purpose=COMPLIANCE)]
+            return TurnResult(back, snapshot, locale)
+        if incoming.replies is Replies.PAUSE and not participant.opted_out:
+            paused: list[Event] = [RepliesPaused(incoming.burst_count), MessageCreated((Part("common.paused"),))]
+            return TurnResult(paused, snapshot, locale)
+        return TurnResult([MessageIgnored("replies_paused")], snapshot, locale)
 
     def _respond(self, incoming: Incoming, snapshot: JSONDict, context: TurnContext) -> TurnResult:
         participant = incoming.participant

@@ -441,6 +441,18 @@ class PurposeChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RepliesPaused(Event):
+    """Too many messages too fast from one person: replies pause (bot/flood.py, RELIABILITY §3.4)."""
+
+    type: ClassVar[str] = "replies_paused"
+    count: int  # messages counted in the last minute, this one included
+
+    def summary(self) -> str:
+        """The event and the count."""
+        return f"{self.type} {self.count}"
+
+
+@dataclass(frozen=True, slots=True)
 class MessageIgnored(Event):
     """An inbound message got no reply on purpose (the patient opted out)."""
 

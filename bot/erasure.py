@@ -139,7 +139,9 @@ def erase_participant(app: App, reference: str, actor: str, reason: str) -> Eras
         repos.outcomes.record_recontact(participant_id=participant.id, scope=scope, granted=False, at=now)
         # A conversation in progress may hold answers or a first name.
         conversation = repos.conversations.load(participant.id)
-        repos.conversations.save(participant.id, empty_snapshot(), conversation.version, now, None, None)
+        repos.conversations.save(
+            participant.id, empty_snapshot(), conversation.version, now, None, None, conversation.burst
+        )
         # Preferences (first name, best time, channel) are not the record; opted out, so nothing more
         # goes out even if an address reappears. Consent to texts and per-purpose choices stay: evidence.
         repos.participants.update(

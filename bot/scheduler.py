@@ -182,7 +182,7 @@ class Scheduler:
                     ]
                     repos.conversations.save(
                         row.participant_id, result.snapshot, conversation.version, now, conversation.flow,
-                        conversation.state,
+                        conversation.state, conversation.burst,
                     )  # fmt: skip
                     repos.conversations.mark_nudged(row.participant_id, conversation.version + 1)
                     channel, to = address

@@ -43,6 +43,7 @@ from bot.domain import (
     VisitConfirmed,
 )
 from bot.engine import TurnResult
+from bot.flood import pace
 from bot.ids import IdSource
 from bot.study import Study
 from bot.text import fold, sanitize
@@ -325,6 +326,8 @@ class Service:
         pressed: int | None = None
         if kind == "button":
             text, kind, pressed = self._press(repos, participant_id, conversation.version, inbound.text, now)
+        # Counted by when the channel received it, so messages acted on late (after a restart) are not a flood.
+        burst, replies = pace(conversation.burst, inbound.received_at)
         incoming = Incoming(
             text=text,
             kind=kind,
@@ -336,11 +339,13 @@ class Service:
             enrolled=participant.anchor_date is not None,
             opener=self._opener(repos, participant_id, conversation, now, pressed),
             facts=self._facts(repos, participant, now, inbound.text if conversation.version == 0 else None),
+            replies=replies,
+            burst_count=burst.count,
         )
         result = self.conversations.take_turn(incoming, now)
         participant = self._record_events(repos, participant, inbound, result, now)
         flow, state = _top(result)
-        repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state)
+        repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state, burst)
         messages = [e for e in result.events if isinstance(e, MessageCreated)]
         outbox_ids = self.queue_messages(
             repos, participant, inbound.channel, inbound.address, messages, f"reply:{inbound.id}", now,

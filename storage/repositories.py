@@ -7,7 +7,7 @@ faster and easier to read next to the SQL they produce.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -105,7 +105,10 @@ _SAVE_CONVERSATION = (
     update(conversation_t)
     .where(conversation_t.c.participant_id == bindparam("p_id"), conversation_t.c.version == bindparam("p_version"))
     .values(snapshot=bindparam("p_snapshot", type_=conversation_t.c.snapshot.type), version=bindparam("p_version") + 1,
-            flow=bindparam("p_flow"), state=bindparam("p_state"), updated_at=bindparam("p_now"))
+            flow=bindparam("p_flow"), state=bindparam("p_state"), updated_at=bindparam("p_now"),
+            burst_started_at=bindparam("p_burst_started_at", type_=conversation_t.c.burst_started_at.type),
+            burst_count=bindparam("p_burst_count"),
+            paused_until=bindparam("p_paused_until", type_=conversation_t.c.paused_until.type))
 )  # fmt: skip
 _NEXT_PENDING = (
     select(inbound_t, address_t.c.address)
@@ -242,7 +245,9 @@ class Participants:
                 savepoint.rollback()
                 return None
             self.c.execute(
-                insert(conversation_t).values(participant_id=participant_id, snapshot={}, version=0, updated_at=now)
+                insert(conversation_t).values(
+                    participant_id=participant_id, snapshot={}, version=0, burst_count=0, updated_at=now
+                )
             )
         return participant_id
 
@@ -273,6 +278,15 @@ class Participants:
 
 
 @dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast the person has been writing, as bot/flood.py counts it."""
+
+    started_at: datetime | None = None
+    count: int = 0
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationRow:
     """A conversation's snapshot and version."""
 
@@ -282,6 +296,7 @@ class ConversationRow:
     state: str | None
     updated_at: datetime | None = None
     nudged_version: int | None = None
+    burst: Pace = field(default_factory=Pace)
 
 
 class Conversations:
@@ -295,18 +310,26 @@ class Conversations:
         """The participant's conversation."""
         row = self.c.execute(_CONVERSATION, {"p_id": participant_id}).one()
         return ConversationRow(
-            dict(row.snapshot or {}), row.version, row.flow, row.state, row.updated_at, row.nudged_version
+            dict(row.snapshot or {}),
+            row.version,
+            row.flow,
+            row.state,
+            row.updated_at,
+            row.nudged_version,
+            Pace(row.burst_started_at, row.burst_count or 0, row.paused_until),
         )
 
     def save(
         self, participant_id: int, snapshot: JSONDict, expected_version: int, now: datetime,
-        flow: str | None, state: str | None,
+        flow: str | None, state: str | None, burst: Pace,
     ) -> None:  # fmt: skip
-        """Store a new snapshot if nobody else has since; raise ConcurrentUpdateError otherwise."""
+        """Store a new snapshot if nobody else has since; raise ConcurrentUpdateError otherwise. `burst` is how
+        fast the person has been writing (bot/flood.py): the loaded row's, unless a message was counted."""
         result = self.c.execute(
             _SAVE_CONVERSATION,
             {"p_id": participant_id, "p_version": expected_version, "p_snapshot": snapshot, "p_flow": flow,
-             "p_state": state, "p_now": now},
+             "p_state": state, "p_now": now, "p_burst_started_at": burst.started_at,
+             "p_burst_count": burst.count, "p_paused_until": burst.paused_until},
         )  # fmt: skip
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"participant {participant_id}: conversation changed")

@@ -67,6 +67,10 @@ class Conversation(SQLModel, table=True):
     snapshot: dict[str, Any] = _json()
     version: int = 0
     nudged_version: int | None = Field(default=None, description="the version whose question was nudged once")
+    # How fast the person has been writing (bot/flood.py): the current one-minute window, and a pause.
+    burst_started_at: datetime | None = Field(default=None, description="start of the current counting window")
+    burst_count: int = Field(default=0, description="messages received in that window")
+    paused_until: datetime | None = Field(default=None, description="replies paused until then (a flood)")
     updated_at: datetime
 
 

@@ -35,6 +35,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from itertools import count
 from typing import Any
@@ -46,6 +47,7 @@ from sqlalchemy import func, select
 
 from bot.bootstrap import App
 from bot.channels.sms import EMPTY_TWIML, parse_form
+from bot.flood import LIMIT
 from bot.logs import NOISY, RedactingFilter
 from bot.text import sanitize
 from storage.repositories import audit_t, conversation_t, escalation_t, inbound_t, outbox_t, participant_t
@@ -96,6 +98,7 @@ DID_YOU_MEAN_STOP = "Did you mean STOP?"
 STALE = "That button is from an earlier question."
 EDITED = "I can only read new messages"
 FORWARDED = "Please type your answer yourself."
+PACED_SENDS = 15  # requests between two minutes of the clock: fewer than bot/flood.py LIMIT a minute
 MAX_REPLIES = 5  # §5 (c): the most one message may cause (the first YES: thanks, privacy, two prompts)
 
 NOT_DRIVABLE: dict[tuple[str, int], str] = {
@@ -200,6 +203,8 @@ class Harness:
     covered: set[int] = field(default_factory=set)
     _numbers: Iterator[int] = field(default_factory=lambda: count(1))
     _current: int = 0
+    paced: bool = True
+    _since_minute: int = 0
     _junk: Person | None = None
     _inbound_rows: list[Any] = field(default_factory=list)
     _outbox_rows: list[Any] = field(default_factory=list)
@@ -224,6 +229,13 @@ class Harness:
 
     def record(self, sent: Sent) -> Sent:
         self.sent.append(sent)
+        if self.paced:
+            # At a person's pace: a minute passes every PACED_SENDS requests, so nobody here sends more than
+            # bot/flood.py's LIMIT in a minute and replies never pause, but in #63, which is a flood.
+            self._since_minute += 1
+            if self._since_minute >= PACED_SENDS:
+                self.stack.clock.advance(timedelta(seconds=61))
+                self._since_minute = 0
         return sent
 
     def person(self, name: str, setup: str = "fresh") -> Person:
@@ -951,12 +963,26 @@ def delivery_items(h: Harness) -> None:
     h.later("a minimal first answer", lambda: _assert(all("diabetes" not in r.lower() for r in h.replies(who)), "PHI"))
     recycled = h.person("recycled number", "joined")
     recycled.say("who is this?")
-    # No per-sender cap or loop detection exists yet: here, only that all 30 are stored and answered once each.
+    # An auto-responder: 30 messages in a few seconds. All are stored and safety-checked; the first LIMIT are
+    # answered, the next gets the one note that replies pause, and the rest get nothing (bot/flood.py).
     # An inbound racing a reminder in the same minute is not driven here (it needs the scheduler's sweep).
     h.item(63)
     p = h.person("30 messages at once")
+    h.paced = False
     for number in range(30):
-        p.say(f"auto-reply {number}: I am away from my phone")
+        p.say(f"auto-reply {number}: I am away from my phone", replies="some" if number <= LIMIT else "none")
+    h.paced = True
+    h.later("replies paused once, with one note", lambda: _paused_once(p))
+
+
+def _paused_once(person: Person) -> None:
+    who = person.participant().id
+    with person.harness.app.database.read() as connection:
+        actions = list(connection.execute(select(audit_t.c.action).where(audit_t.c.participant_id == who)).scalars())
+        bodies = list(connection.execute(select(outbox_t.c.body).where(outbox_t.c.participant_id == who)).scalars())
+    _assert(actions.count("replies_paused") == 1, f"replies_paused audited {actions.count('replies_paused')} times")
+    notes = [b for b in bodies if b.startswith("You sent many messages")]
+    _assert(len(notes) == 1, f"{len(notes)} pause notes")
 
 
 def _replay(h: Harness, person: Person, first: Sent, text: str, *, concurrent: bool) -> list[httpx.Response]:

@@ -1,0 +1,43 @@
+"""Replies pause when one person sends too many messages too fast (RELIABILITY P7 and §3.4).
+
+An auto-responder ("I am away from my phone") answering our every reply, a stuck phone re-sending, or
+someone pasting a page line by line would otherwise get a reply to each message: a loop that costs
+money on SMS and buries the conversation. Past `LIMIT` messages within `WINDOW`, replies pause for
+`PAUSE`; a flood that goes on keeps them paused. Every message is still stored and checked for safety
+first, STOP and START are still honoured at once, and the message that starts a pause gets one note.
+
+Pure: the counts live on the conversation row (`Pace`); the service passes them in and stores what comes out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+
+from storage.repositories import Pace
+
+LIMIT = 20  # messages from one person within WINDOW before replies pause ("more than 20 a minute")
+WINDOW = timedelta(minutes=1)
+PAUSE = timedelta(minutes=10)
+
+
+class Replies(Enum):
+    """What a message gets, as far as the pace of messages goes."""
+
+    ANSWER = "answer"  # the usual turn
+    PAUSE = "pause"  # this message starts a pause: it gets one note, nothing else
+    PAUSED = "paused"  # a pause is on: stored and checked, not answered
+
+
+def pace(burst: Pace, at: datetime) -> tuple[Pace, Replies]:
+    """Count a message received `at`; the new counts, and what the message gets."""
+    if burst.started_at is None or not burst.started_at <= at < burst.started_at + WINDOW:
+        burst = Pace(at, 1, burst.paused_until)
+    else:
+        burst = Pace(burst.started_at, burst.count + 1, burst.paused_until)
+    paused = burst.paused_until is not None and at < burst.paused_until
+    if burst.count <= LIMIT:
+        return burst, Replies.PAUSED if paused else Replies.ANSWER
+    # Still flooding: the pause runs from this message on. Only the first message over the limit gets
+    # the note; a pause that is already on is extended quietly.
+    return Pace(burst.started_at, burst.count, at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE

@@ -1,0 +1,66 @@
+"""The pace of one person's messages: when replies pause, for how long, and when they come back (bot/flood.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.flood import LIMIT, PAUSE, WINDOW, Replies, pace
+from storage.repositories import Pace
+
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+def _run(times: list[datetime], start: Pace | None = None) -> tuple[Pace, list[Replies]]:
+    burst = start or Pace()
+    verdicts = []
+    for at in times:
+        burst, verdict = pace(burst, at)
+        verdicts.append(verdict)
+    return burst, verdicts
+
+
+def test_up_to_the_limit_in_a_minute_every_message_is_answered() -> None:
+    burst, verdicts = _run([T0 + timedelta(seconds=2 * n) for n in range(LIMIT)])
+    assert verdicts == [Replies.ANSWER] * LIMIT
+    assert burst == Pace(T0, LIMIT, None)
+
+
+def test_the_first_message_over_the_limit_starts_the_pause_and_the_rest_wait_quietly() -> None:
+    times = [T0 + timedelta(seconds=n) for n in range(LIMIT + 5)]
+    burst, verdicts = _run(times)
+    assert verdicts == [Replies.ANSWER] * LIMIT + [Replies.PAUSE] + [Replies.PAUSED] * 4
+    assert burst.paused_until == times[-1] + PAUSE  # a flood that goes on keeps replies paused
+
+
+def test_a_steady_pace_never_pauses() -> None:
+    # One message every 4 seconds for an hour: 15 a minute.
+    _, verdicts = _run([T0 + timedelta(seconds=4 * n) for n in range(900)])
+    assert set(verdicts) == {Replies.ANSWER}
+
+
+def test_after_the_pause_answers_come_back_and_a_slow_message_in_the_pause_does_not_extend_it() -> None:
+    burst, _ = _run([T0] * (LIMIT + 1))
+    until = burst.paused_until
+    assert until == T0 + PAUSE
+    burst, quiet = pace(burst, T0 + WINDOW + timedelta(seconds=5))  # a new minute, still inside the pause
+    assert quiet is Replies.PAUSED
+    assert burst.paused_until == until
+    assert burst.count == 1
+    burst, back = pace(burst, until)
+    assert back is Replies.ANSWER
+
+
+def test_a_message_received_earlier_than_the_window_opens_a_new_one() -> None:
+    # Acted on late (after a restart) and out of order: counted in a window of its own, not as a flood.
+    burst, _ = _run([T0 + timedelta(seconds=30)] * 5)
+    burst, verdict = pace(burst, T0)
+    assert verdict is Replies.ANSWER
+    assert burst == Pace(T0, 1, None)
+
+
+def test_a_flood_in_the_next_minute_extends_the_pause_without_a_second_note() -> None:
+    burst, _ = _run([T0] * (LIMIT + 1))
+    later = T0 + timedelta(minutes=5)
+    burst, verdicts = _run([later] * (LIMIT + 1), burst)
+    assert Replies.PAUSE not in verdicts
+    assert burst.paused_until == later + PAUSE
