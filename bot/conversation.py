@@ -80,6 +80,7 @@ class Incoming:
     opener: Opener | None = None  # set when this message answers a reminder or a check-in
     facts: JSONDict = field(default_factory=dict)  # see TurnContext.facts
     replies: Replies = Replies.ANSWER  # the pace of the person's messages allows an answer (bot/flood.py)
+    safety_reply: bool = True  # False while paused with a safety reply sent already (flood.safety_reply_allowed)
     burst_count: int = 0  # messages from them in the current minute, this one included
 
 
@@ -121,8 +122,14 @@ class Conversations:
         # The safety check comes first, in every state, even after STOP (SAF-05, ARCHITECTURE rule 6).
         flag = self._assess(incoming)
         if flag is not None and (flag.level == "crisis" or not self._asks_about_health(snapshot)):
-            return self._safety(flag, incoming, snapshot, context)
-        if incoming.replies is not Replies.ANSWER:
+            result = self._safety(flag, incoming, snapshot, context)
+            if incoming.safety_reply:
+                return result
+            # Staff are still asked for (StaffRequested) and STOP still acts; only the repeat of the reply goes.
+            kept = [e for e in result.events if not (isinstance(e, MessageCreated) and e.purpose == SAFETY)]
+            return TurnResult(kept, result.snapshot, result.locale)
+        # Blocking the bot (Telegram) is an opt-out with nothing to send: honoured whatever the pace.
+        if incoming.replies is not Replies.ANSWER and incoming.kind != "blocked":
             return self._flooded(incoming, snapshot, context)
         # A possible adverse event in answer to a question about health is the answer itself: the flow
         # records it and raises its own escalation (a check-in), so it is not interrupted.

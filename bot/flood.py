@@ -4,13 +4,15 @@ An auto-responder ("I am away from my phone") answering our every reply, a stuck
 someone pasting a page line by line would otherwise get a reply to each message: a loop that costs
 money on SMS and buries the conversation. Past `LIMIT` messages within `WINDOW`, replies pause for
 `PAUSE`; a flood that goes on keeps them paused. Every message is still stored and checked for safety
-first, STOP and START are still honoured at once, and the message that starts a pause gets one note.
+first (a flagged message reaches staff every time; its reply, the same each time, goes once per pause),
+STOP and START are still honoured at once, and the message that starts a pause gets one note.
 
 Pure: the counts live on the conversation row (`Pace`); the service passes them in and stores what comes out.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -32,12 +34,19 @@ class Replies(Enum):
 def pace(burst: Pace, at: datetime) -> tuple[Pace, Replies]:
     """Count a message received `at`; the new counts, and what the message gets."""
     if burst.started_at is None or not burst.started_at <= at < burst.started_at + WINDOW:
-        burst = Pace(at, 1, burst.paused_until)
+        burst = replace(burst, started_at=at, count=1)
     else:
-        burst = Pace(burst.started_at, burst.count + 1, burst.paused_until)
+        burst = replace(burst, count=burst.count + 1)
     paused = burst.paused_until is not None and at < burst.paused_until
     if burst.count <= LIMIT:
         return burst, Replies.PAUSED if paused else Replies.ANSWER
     # Still flooding: the pause runs from this message on. Only the first message over the limit gets
     # the note; a pause that is already on is extended quietly.
-    return Pace(burst.started_at, burst.count, at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE
+    return replace(burst, paused_until=at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE
+
+
+def safety_reply_allowed(burst: Pace, at: datetime) -> bool:
+    """While replies are paused, a message the safety check flags still reaches staff every time, but its
+    reply (what to do in an emergency, which does not change) goes at most once per PAUSE: an auto-reply
+    that says "in an emergency, call 911" would otherwise loop with ours."""
+    return burst.safety_replied_at is None or at >= burst.safety_replied_at + PAUSE

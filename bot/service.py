@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ from bot.domain import (
     VisitConfirmed,
 )
 from bot.engine import TurnResult
-from bot.flood import pace
+from bot.flood import Replies, pace, safety_reply_allowed
 from bot.ids import IdSource
 from bot.study import Study
 from bot.text import fold, sanitize
@@ -328,6 +328,7 @@ class Service:
             text, kind, pressed = self._press(repos, participant_id, conversation.version, inbound.text, now)
         # Counted by when the channel received it, so messages acted on late (after a restart) are not a flood.
         burst, replies = pace(conversation.burst, inbound.received_at)
+        safety_reply = replies is Replies.ANSWER or safety_reply_allowed(burst, inbound.received_at)
         incoming = Incoming(
             text=text,
             kind=kind,
@@ -341,8 +342,13 @@ class Service:
             facts=self._facts(repos, participant, now, inbound.text if conversation.version == 0 else None),
             replies=replies,
             burst_count=burst.count,
+            safety_reply=safety_reply,
         )
         result = self.conversations.take_turn(incoming, now)
+        if replies is not Replies.ANSWER and any(
+            isinstance(e, MessageCreated) and e.purpose == "safety" for e in result.events
+        ):
+            burst = replace(burst, safety_replied_at=inbound.received_at)
         participant = self._record_events(repos, participant, inbound, result, now)
         flow, state = _top(result)
         repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state, burst)

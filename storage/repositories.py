@@ -108,7 +108,8 @@ _SAVE_CONVERSATION = (
             flow=bindparam("p_flow"), state=bindparam("p_state"), updated_at=bindparam("p_now"),
             burst_started_at=bindparam("p_burst_started_at", type_=conversation_t.c.burst_started_at.type),
             burst_count=bindparam("p_burst_count"),
-            paused_until=bindparam("p_paused_until", type_=conversation_t.c.paused_until.type))
+            paused_until=bindparam("p_paused_until", type_=conversation_t.c.paused_until.type),
+            safety_replied_at=bindparam("p_safety_replied_at", type_=conversation_t.c.safety_replied_at.type))
 )  # fmt: skip
 _NEXT_PENDING = (
     select(inbound_t, address_t.c.address)
@@ -284,6 +285,7 @@ class Pace:
     started_at: datetime | None = None
     count: int = 0
     paused_until: datetime | None = None
+    safety_replied_at: datetime | None = None  # the last safety reply sent while replies were paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +318,7 @@ class Conversations:
             row.state,
             row.updated_at,
             row.nudged_version,
-            Pace(row.burst_started_at, row.burst_count or 0, row.paused_until),
+            Pace(row.burst_started_at, row.burst_count or 0, row.paused_until, row.safety_replied_at),
         )
 
     def save(
@@ -329,7 +331,8 @@ class Conversations:
             _SAVE_CONVERSATION,
             {"p_id": participant_id, "p_version": expected_version, "p_snapshot": snapshot, "p_flow": flow,
              "p_state": state, "p_now": now, "p_burst_started_at": burst.started_at,
-             "p_burst_count": burst.count, "p_paused_until": burst.paused_until},
+             "p_burst_count": burst.count, "p_paused_until": burst.paused_until,
+             "p_safety_replied_at": burst.safety_replied_at},
         )  # fmt: skip
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"participant {participant_id}: conversation changed")

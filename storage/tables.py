@@ -71,6 +71,7 @@ class Conversation(SQLModel, table=True):
     burst_started_at: datetime | None = Field(default=None, description="start of the current counting window")
     burst_count: int = Field(default=0, description="messages received in that window")
     paused_until: datetime | None = Field(default=None, description="replies paused until then (a flood)")
+    safety_replied_at: datetime | None = Field(default=None, description="last safety reply sent during a pause")
     updated_at: datetime
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.flood import LIMIT, PAUSE, WINDOW, Replies, pace
+from bot.flood import LIMIT, PAUSE, WINDOW, Replies, pace, safety_reply_allowed
 from storage.repositories import Pace
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -64,3 +64,10 @@ def test_a_flood_in_the_next_minute_extends_the_pause_without_a_second_note() ->
     burst, verdicts = _run([later] * (LIMIT + 1), burst)
     assert Replies.PAUSE not in verdicts
     assert burst.paused_until == later + PAUSE
+
+
+def test_while_paused_a_safety_reply_goes_once_a_pause() -> None:
+    assert safety_reply_allowed(Pace(), T0)
+    sent = Pace(T0, LIMIT + 1, T0 + PAUSE, safety_replied_at=T0)
+    assert not safety_reply_allowed(sent, T0 + PAUSE - timedelta(seconds=1))
+    assert safety_reply_allowed(sent, T0 + PAUSE)

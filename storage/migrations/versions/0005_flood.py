@@ -23,11 +23,13 @@ def upgrade() -> None:
         # server_default: existing rows start with an empty window.
         batch_op.add_column(sa.Column("burst_count", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("paused_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("safety_replied_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
     """Undo this revision."""
     with op.batch_alter_table("conversation", schema=None) as batch_op:
+        batch_op.drop_column("safety_replied_at")
         batch_op.drop_column("paused_until")
         batch_op.drop_column("burst_count")
         batch_op.drop_column("burst_started_at")

@@ -1,0 +1,78 @@
+"""A flood from one person through the pipeline: nothing lost, few replies, opt-outs still honoured (bot/flood.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.bootstrap import App
+from bot.clock import SettableClock
+from bot.domain import InboundMessage
+from bot.flood import LIMIT, PAUSE
+from storage.repositories import escalation_t
+from tests.helpers import Patient
+
+NOTE = "You sent many messages in a short time"
+
+
+def _flood(patient: Patient, count: int) -> list[list[str]]:
+    # One text: a number in it could read as something to act on ("911" goes to the safety check's reply).
+    return [patient.send("Auto-reply: I am away from my phone").replies for _ in range(count)]
+
+
+def test_a_thousand_messages_in_a_minute_get_replies_only_until_the_limit_and_all_are_kept(
+    app: App, clock: SettableClock
+) -> None:
+    patient = Patient(app)
+    patient.join()
+    replies = _flood(patient, 1000)
+    answered = [r for r in replies if r]
+    # The two of joining, and this flood's, make LIMIT in the minute: the next one gets the note.
+    assert len(answered) == LIMIT - 2 + 1
+    assert [body[: len(NOTE)] for body in replies[LIMIT - 2]] == [NOTE]
+    assert sum(1 for r in replies for body in r if body.startswith(NOTE)) == 1
+    rows = patient.inbound_rows()
+    assert len(rows) == 1002
+    assert {r.status for r in rows} == {"processed"}
+    clock.advance(PAUSE + timedelta(minutes=1))
+    assert patient.send("yes").replies, "answers come back after the pause"
+
+
+def test_blocking_the_bot_during_a_pause_is_still_an_opt_out(app: App, clock: SettableClock) -> None:
+    patient = Patient(app, channel="telegram", address="700200")
+    patient.join()
+    _flood(patient, LIMIT + 3)
+    blocked = InboundMessage("telegram", "700200", "", "blocked-1", clock.now(), kind="blocked")
+    app.service.handle(blocked)
+    assert patient.participant().opted_out
+
+
+def test_a_message_at_a_persons_pace_is_never_paused(app: App, clock: SettableClock) -> None:
+    patient = Patient(app)
+    patient.join()
+    for n in range(3 * LIMIT):
+        clock.advance(timedelta(seconds=4))  # 15 a minute
+        assert patient.send(f"not sure {n}").replies, f"message {n} got no reply"
+
+
+def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_but_is_answered_once_a_pause(
+    app: App, clock: SettableClock
+) -> None:
+    # "911" is something to act on (the safety check), so every such message opens an escalation; once
+    # replies are paused, the safety reply (the same each time) is not sent again within the pause.
+    patient = Patient(app)
+    patient.join()
+    away = "I am away from my phone. In an emergency, call 911."
+    replies = [patient.send(away).replies for _ in range(60)]
+    assert sum(1 for r in replies if r) == LIMIT - 2 + 1  # up to the limit, and the first in the pause
+    assert all(not r for r in replies[LIMIT - 1 :])
+    with app.database.read() as connection:
+        escalations = connection.execute(
+            select(func.count())
+            .select_from(escalation_t)
+            .where(escalation_t.c.participant_id == patient.participant().id)
+        ).scalar_one()
+    assert escalations == 60, "every flagged message reaches staff"
+    clock.advance(PAUSE)
+    assert patient.send(away).replies, "a pause later, the safety reply goes again"
