@@ -123,9 +123,10 @@ class Conversations:
         flag = self._assess(incoming)
         if flag is not None and (flag.level == "crisis" or not self._asks_about_health(snapshot)):
             result = self._safety(flag, incoming, snapshot, context)
-            if incoming.safety_reply:
+            # A crisis always gets its reply (the crisis line). Otherwise, while paused, only the repeat of the
+            # reply goes: staff are still asked for (StaffRequested) and STOP still acts.
+            if incoming.safety_reply or flag.level == "crisis":
                 return result
-            # Staff are still asked for (StaffRequested) and STOP still acts; only the repeat of the reply goes.
             kept = [e for e in result.events if not (isinstance(e, MessageCreated) and e.purpose == SAFETY)]
             return TurnResult(kept, result.snapshot, result.locale)
         # Blocking the bot (Telegram) is an opt-out with nothing to send: honoured whatever the pace.

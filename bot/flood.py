@@ -4,8 +4,9 @@ An auto-responder ("I am away from my phone") answering our every reply, a stuck
 someone pasting a page line by line would otherwise get a reply to each message: a loop that costs
 money on SMS and buries the conversation. Past `LIMIT` messages within `WINDOW`, replies pause for
 `PAUSE`; a flood that goes on keeps them paused. Every message is still stored and checked for safety
-first (a flagged message reaches staff every time; its reply, the same each time, goes once per pause),
-STOP and START are still honoured at once, and the message that starts a pause gets one note.
+first (a flagged message reaches staff every time; a crisis always gets its reply, any other flag's reply
+goes once per pause), STOP and START are still honoured at once, and the message that starts a pause gets
+one note.
 
 Pure: the counts live on the conversation row (`Pace`); the service passes them in and stores what comes out.
 """
@@ -46,7 +47,7 @@ def pace(burst: Pace, at: datetime) -> tuple[Pace, Replies]:
 
 
 def safety_reply_allowed(burst: Pace, at: datetime) -> bool:
-    """While replies are paused, a message the safety check flags still reaches staff every time, but its
-    reply (what to do in an emergency, which does not change) goes at most once per PAUSE: an auto-reply
-    that says "in an emergency, call 911" would otherwise loop with ours."""
+    """While replies are paused, a possible adverse event still reaches staff every time, but its reply
+    (what to do in an emergency, which does not change) goes at most once per PAUSE: an auto-reply that
+    says "in an emergency, call 911" would otherwise loop with ours. A crisis always gets its reply."""
     return burst.safety_replied_at is None or at >= burst.safety_replied_at + PAUSE

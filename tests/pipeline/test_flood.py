@@ -76,3 +76,15 @@ def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_b
     assert escalations == 60, "every flagged message reaches staff"
     clock.advance(PAUSE)
     assert patient.send(away).replies, "a pause later, the safety reply goes again"
+
+
+def test_a_crisis_in_a_pause_always_gets_its_reply(app: App, clock: SettableClock) -> None:
+    patient = Patient(app)
+    patient.join()
+    for _ in range(LIMIT):
+        patient.send("I am away from my phone. In an emergency, call 911.")  # the last one starts the pause
+    assert not patient.send("In an emergency, call 911.").replies, "the same reply is not repeated in a pause"
+    crisis = patient.send("I want to kill myself").replies
+    assert crisis
+    assert "call 911" in crisis[0]
+    assert "988" in crisis[0]
