@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 """A message whose turn fails this often is set aside and staff are told (never dropped silently)."""
 ALWAYS_SENT = frozenset({COMPLIANCE, "safety"})
+# An open escalation of one of these severities already covers a new one of the key's (bot/escalation.py).
+SEVERITY_AT_LEAST = {"normal": ("normal", "high", "urgent"), "high": ("high", "urgent"), "urgent": ("urgent",)}
 """Purposes that still reach a participant who opted out."""
 
 
@@ -491,10 +493,19 @@ class Service:
                     participant_id=participant.id, scope=event.scope, granted=event.granted, at=now
                 )
             elif isinstance(event, StaffRequested):
-                payload["escalation_id"] = repos.escalations.open(
-                    participant_id=participant.id, category=event.category, severity=event.severity, at=now,
-                    inbound_id=inbound.id, details=dict(event.details), received_at=inbound.received_at,
-                )  # fmt: skip
+                # The same worry again before anyone acknowledged the first (an auto-reply loop, or a patient
+                # writing it twice) joins that escalation: one alert for staff, every message in the audit.
+                # A more severe one, or one after an acknowledgement, opens its own.
+                joined = repos.escalations.open_for(
+                    participant.id, event.category, SEVERITY_AT_LEAST.get(event.severity, (event.severity,))
+                )
+                if joined is not None:
+                    payload["escalation_id"], payload["joined"] = joined, True
+                else:
+                    payload["escalation_id"] = repos.escalations.open(
+                        participant_id=participant.id, category=event.category, severity=event.severity, at=now,
+                        inbound_id=inbound.id, details=dict(event.details), received_at=inbound.received_at,
+                    )  # fmt: skip
             elif isinstance(event, TextsAgreed):
                 # SMS-09: the opt-in with its time, source, and the exact disclosure text and version.
                 payload["shown_text"] = [

@@ -127,11 +127,24 @@ def escalation_view(connection: Connection, escalation_id: int) -> dict[str, Any
     if escalation.inbound_id is not None:
         row = connection.execute(select(inbound_t.c.text).where(inbound_t.c.id == escalation.inbound_id)).first()
         words = row.text if row else None
-    history = [
-        {"at": _iso(a.at), "actor": a.actor, "action": a.action}
-        for a in repos.audit.for_participant(participant.id)
-        if (a.new or {}).get("escalation_id") == escalation_id
+    entries = [
+        a for a in repos.audit.for_participant(participant.id) if (a.new or {}).get("escalation_id") == escalation_id
     ]
+    history = [{"at": _iso(a.at), "actor": a.actor, "action": a.action} for a in entries]
+    # The same worry written again before anyone acknowledged it joined this escalation (bot/service.py).
+    joined = [a.inbound_id for a in entries if (a.new or {}).get("joined") and a.inbound_id is not None]
+    later = (
+        [
+            {"received_at": _iso(r.received_at), "text": r.text}
+            for r in connection.execute(
+                select(inbound_t.c.received_at, inbound_t.c.text)
+                .where(inbound_t.c.id.in_(joined))
+                .order_by(inbound_t.c.id)
+            )
+        ]
+        if joined
+        else []
+    )
     return {
         "id": escalation.id,
         "participant": participant.code,
@@ -153,5 +166,6 @@ def escalation_view(connection: Connection, escalation_id: int) -> dict[str, Any
         },
         "details": escalation.details or {},
         "message": words,
+        "later_messages": later,
         "history": history,
     }

@@ -754,6 +754,17 @@ class Escalations:
             ).scalar_one()
         )  # fmt: skip
 
+    def open_for(self, participant_id: int, category: str, severities: Sequence[str]) -> int | None:
+        """The id of the participant's escalation of this category, of one of these severities, that nobody
+        has acknowledged yet (the oldest), if there is one."""
+        return self.c.execute(
+            select(escalation_t.c.id)
+            .where(escalation_t.c.participant_id == participant_id, escalation_t.c.category == category,
+                   escalation_t.c.status == "open", escalation_t.c.severity.in_(list(severities)))
+            .order_by(escalation_t.c.id)
+            .limit(1)
+        ).scalar()  # fmt: skip
+
     def get(self, escalation_id: int) -> Row[Any] | None:
         """One escalation."""
         return self.c.execute(select(escalation_t).where(escalation_t.c.id == escalation_id)).first()

@@ -10,7 +10,7 @@ from bot.bootstrap import App
 from bot.clock import SettableClock
 from bot.domain import InboundMessage
 from bot.flood import LIMIT, PAUSE
-from storage.repositories import escalation_t
+from storage.repositories import audit_t, escalation_t
 from tests.helpers import Patient
 
 NOTE = "You sent many messages in a short time"
@@ -59,21 +59,27 @@ def test_a_message_at_a_persons_pace_is_never_paused(app: App, clock: SettableCl
 def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_but_is_answered_once_a_pause(
     app: App, clock: SettableClock
 ) -> None:
-    # "911" is something to act on (the safety check), so every such message opens an escalation; once
-    # replies are paused, the safety reply (the same each time) is not sent again within the pause.
+    # "911" is something to act on (the safety check), so every such message asks for staff; once replies
+    # are paused, the safety reply (the same each time) is not sent again within the pause.
     patient = Patient(app)
     patient.join()
     away = "I am away from my phone. In an emergency, call 911."
     replies = [patient.send(away).replies for _ in range(60)]
     assert sum(1 for r in replies if r) == LIMIT - 2 + 1  # up to the limit, and the first in the pause
     assert all(not r for r in replies[LIMIT - 1 :])
+    who = patient.participant().id
     with app.database.read() as connection:
         escalations = connection.execute(
-            select(func.count())
-            .select_from(escalation_t)
-            .where(escalation_t.c.participant_id == patient.participant().id)
+            select(func.count()).select_from(escalation_t).where(escalation_t.c.participant_id == who)
         ).scalar_one()
-    assert escalations == 60, "every flagged message reaches staff"
+        requests = connection.execute(
+            select(func.count())
+            .select_from(audit_t)
+            .where(audit_t.c.participant_id == who, audit_t.c.action == "staff_requested")
+        ).scalar_one()
+    # Every one reaches staff, as one escalation until someone acknowledges it (not 60 alerts).
+    assert requests == 60
+    assert escalations == 1
     clock.advance(PAUSE)
     assert patient.send(away).replies, "a pause later, the safety reply goes again"
 

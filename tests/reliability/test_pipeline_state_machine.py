@@ -264,7 +264,10 @@ class PipelineMachine(RuleBasedStateMachine):
         escalations = connection.execute(select(escalation_t).where(escalation_t.c.participant_id == pid)).all()
         crisis_ids = {r.id for r, d in zip(inbound, self.deliveries, strict=True) if d.crisis}
         for inbound_id in crisis_ids:
-            found = [e for e in escalations if e.inbound_id == inbound_id and e.category == "crisis"]
+            # Its own escalation, or the open crisis escalation it joined (nobody had acknowledged it yet).
+            asked = [a for a in audit if a.inbound_id == inbound_id and a.action == "staff_requested"]
+            assert len(asked) == 1, f"crisis message {inbound_id} asked for staff once"
+            found = [e for e in escalations if e.id == asked[0].new["escalation_id"] and e.category == "crisis"]
             assert len(found) == 1, f"crisis message {inbound_id} has one escalation"
             assert found[0].status == "open"
             assert found[0].next_alert_at is not None, "its alert timer is set"
