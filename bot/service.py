@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels.rendering import ChoiceStyle, Renderer
 from bot.clock import Clock
-from bot.conversation import COMPLIANCE, Conversations, Incoming, Opener
+from bot.conversation import COMPLIANCE, SAFETY, Conversations, Incoming, Opener
 from bot.domain import (
     PRIVATE_PREFERENCES,
     ConsentPointAnswered,
@@ -45,7 +45,7 @@ from bot.domain import (
 from bot.engine import TurnResult
 from bot.flood import Replies, pace, safety_reply_allowed
 from bot.ids import IdSource
-from bot.study import Study
+from bot.study import SEVERITIES, Study
 from bot.text import fold, sanitize
 from bot.travel import record_travel_request
 from storage.database import UNAVAILABLE, Database
@@ -60,9 +60,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 """A message whose turn fails this often is set aside and staff are told (never dropped silently)."""
-ALWAYS_SENT = frozenset({COMPLIANCE, "safety"})
-# An open escalation of one of these severities already covers a new one of the key's (bot/escalation.py).
-SEVERITY_AT_LEAST = {"normal": ("normal", "high", "urgent"), "high": ("high", "urgent"), "urgent": ("urgent",)}
+ALWAYS_SENT = frozenset({COMPLIANCE, SAFETY})
 """Purposes that still reach a participant who opted out."""
 
 
@@ -348,7 +346,7 @@ class Service:
         )
         result = self.conversations.take_turn(incoming, now)
         if replies is not Replies.ANSWER and any(
-            isinstance(e, MessageCreated) and e.purpose == "safety" for e in result.events
+            isinstance(e, MessageCreated) and e.purpose == SAFETY for e in result.events
         ):
             burst = replace(burst, safety_replied_at=inbound.received_at)
         participant = self._record_events(repos, participant, inbound, result, now)
@@ -496,9 +494,7 @@ class Service:
                 # The same worry again before anyone acknowledged the first (an auto-reply loop, or a patient
                 # writing it twice) joins that escalation: one alert for staff, every message in the audit.
                 # A more severe one, or one after an acknowledgement, opens its own.
-                joined = repos.escalations.open_for(
-                    participant.id, event.category, SEVERITY_AT_LEAST.get(event.severity, (event.severity,))
-                )
+                joined = repos.escalations.open_for(participant.id, event.category, _as_severe(event.severity))
                 if joined is not None:
                     payload["escalation_id"], payload["joined"] = joined, True
                 else:
@@ -611,6 +607,11 @@ def _plans_changed(before: Participant, after: Participant) -> bool:
     if before.purpose_opt_outs.keys() != after.purpose_opt_outs.keys():
         return True
     return any(before.preferences.get(name) != after.preferences.get(name) for name in RENDERED_PREFERENCES)
+
+
+def _as_severe(severity: str) -> tuple[str, ...]:
+    """This severity and the ones above it (SEVERITIES runs from the most severe)."""
+    return SEVERITIES[: SEVERITIES.index(severity) + 1] if severity in SEVERITIES else (severity,)
 
 
 def _top(result: TurnResult) -> tuple[str | None, str | None]:

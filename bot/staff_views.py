@@ -133,18 +133,8 @@ def escalation_view(connection: Connection, escalation_id: int) -> dict[str, Any
     history = [{"at": _iso(a.at), "actor": a.actor, "action": a.action} for a in entries]
     # The same worry written again before anyone acknowledged it joined this escalation (bot/service.py).
     joined = [a.inbound_id for a in entries if (a.new or {}).get("joined") and a.inbound_id is not None]
-    later = (
-        [
-            {"received_at": _iso(r.received_at), "text": r.text}
-            for r in connection.execute(
-                select(inbound_t.c.received_at, inbound_t.c.text)
-                .where(inbound_t.c.id.in_(joined))
-                .order_by(inbound_t.c.id)
-            )
-        ]
-        if joined
-        else []
-    )
+    rows = select(inbound_t.c.received_at, inbound_t.c.text).where(inbound_t.c.id.in_(joined)).order_by(inbound_t.c.id)
+    later = [{"received_at": _iso(r.received_at), "text": r.text} for r in connection.execute(rows)] if joined else []
     return {
         "id": escalation.id,
         "participant": participant.code,
