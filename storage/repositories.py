@@ -1007,11 +1007,11 @@ class Schedule:
     def _eligible(self, now: datetime, caps: Caps) -> Select[Any]:
         """Rows that may go out now, in due order; the caps count sent rows (SMS-15)."""
         sent = scheduled_t.alias("sent")
-        # The counts look rows up by participant (ix_scheduled_participant). On PostgreSQL their status test
-        # is written so no index can serve it: planned on statistics taken before anything was sent, it
-        # estimated "status = 'sent'" at one row, took ix_scheduled_due (status, due_at) instead, and then
-        # read every row already sent for each candidate (a sweep of 100,000 ran for minutes, not seconds).
-        # SQLite keeps no such statistics and uses the participant index with the plain test.
+        # The counts look rows up by participant and day (ix_scheduled_participant). On PostgreSQL their
+        # status test is written so no index can serve it: planned on statistics taken before anything was
+        # sent, it estimated "status = 'sent'" at one row, took an index on (status, due_at) instead (there
+        # was one until migration 0006), and then read every row already sent for each candidate (a sweep of
+        # 100,000 ran for minutes, not seconds). SQLite keeps no such statistics.
         was_sent = sent.c.status == "sent"
         if self.c.dialect.name == "postgresql":
             was_sent = func.coalesce(sent.c.status, "") == "sent"
@@ -1105,7 +1105,7 @@ class Schedule:
     def skip_opted_out(self, now: datetime, chunk: int = 500) -> int:
         """Due rows of participants who said STOP are skipped, not sent (they are planned again on START)."""
         # Driven from the people who said STOP (few) through ix_scheduled_participant. With the status test
-        # indexable, SQLite chose ix_scheduled_due instead and read every due row of the sweep to find them
+        # indexable, SQLite chose the pending index instead and read every due row of the sweep to find them
         # (0.1 s of a sweep of 100,000 with nobody opted out); coalesce() keeps it from doing so.
         said_stop = select(participant_t.c.id).where(participant_t.c.opted_out_at.is_not(None))
         opted_out = list(self.c.execute(said_stop).scalars())
@@ -1142,8 +1142,11 @@ class Schedule:
         """Pending rows whose sending window closed before they could go (quiet hours, caps, a stopped worker)."""
         query = (
             select(scheduled_t)
-            .where(scheduled_t.c.status == "pending", scheduled_t.c.send_until <= now)
-            .order_by(scheduled_t.c.id)
+            # due_at <= now follows from send_until <= now (a row is due before its window closes); with the
+            # order by due_at it lets the pending index serve the query instead of a scan of every row ever
+            # scheduled (SQLite scanned the table in id order for "ORDER BY id").
+            .where(scheduled_t.c.status == "pending", scheduled_t.c.due_at <= now, scheduled_t.c.send_until <= now)
+            .order_by(scheduled_t.c.due_at, scheduled_t.c.id)
             .limit(limit)
         )
         if self.c.dialect.name == "postgresql":
