@@ -165,6 +165,9 @@ class Planner:
         repos.schedule.cancel(now, participant_id=participant.id, visit_id=visit_id)
         if visit.status != "booked" or visit.scheduled_at <= now:
             return 0
+        address = self._address(repos, participant)  # once for the visit, not once per message
+        if address is None:
+            return 0
         zone = ZoneInfo(participant.timezone)
         stamp = visit.scheduled_at.strftime("%Y%m%dT%H%M")
         data = {
@@ -178,6 +181,7 @@ class Planner:
                 repos, participant, key=f"booking:{visit.id}:{stamp}", kind="booking", flow="visit_reminder",
                 data={**data, "kind": "booking"}, due=now, purpose="booking", capped=False,
                 reply_until=visit.scheduled_at, visit_id=visit.id, now=now, before=visit.scheduled_at,
+                destination=address,
             )  # fmt: skip
         visit_day = local_day(visit.scheduled_at, zone)
         for days in settings.days_before:
@@ -188,6 +192,7 @@ class Planner:
                 repos, participant, key=f"reminder:{visit.id}:{stamp}:{days}", kind="reminder", flow="visit_reminder",
                 data={**data, "kind": "reminder"}, due=due, purpose="reminder", capped=True,
                 reply_until=visit.scheduled_at, visit_id=visit.id, now=now, before=visit.scheduled_at,
+                destination=address,
             )  # fmt: skip
         return planned
 
@@ -327,12 +332,13 @@ class Planner:
         self, repos: Repositories, participant: Participant, *, key: str, kind: str, flow: str, data: JSONDict,
         due: datetime, purpose: str, capped: bool, reply_until: datetime | None, visit_id: int | None,
         now: datetime, before: datetime | None = None, reply_window: timedelta | None = None,
+        destination: tuple[str, str] | None = None,
     ) -> int:  # fmt: skip
         """Render and store one scheduled message; 0 if it cannot go (turned off, no address, no window
-        before `before`)."""
+        before `before`). `destination` is the (channel, address) when the caller looked it up already."""
         if purpose in participant.purpose_opt_outs:
             return 0  # the participant does not want this kind of message (SMS-05)
-        address = self._address(repos, participant)
+        address = destination or self._address(repos, participant)
         if address is None:
             return 0
         channel, to = address
