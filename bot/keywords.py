@@ -39,6 +39,8 @@ class KeywordMatch:
 
 
 def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+    if phrase[0] not in words:  # most phrases fail here, without a tuple built per position
+        return False
     size = len(phrase)
     return any(tuple(words[i : i + size]) == phrase for i in range(len(words) - size + 1))
 

@@ -11,7 +11,7 @@ import calendar
 import re
 import unicodedata
 from datetime import MAXYEAR, MINYEAR, date
-from functools import cache
+from functools import cache, lru_cache
 
 from babel.dates import get_month_names
 
@@ -53,6 +53,12 @@ def _singular(words: list[str]) -> list[str]:
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
 
 
+@lru_cache(maxsize=1024)
+def _folded(texts: tuple[str, ...]) -> frozenset[str]:
+    """Texts folded for matching; a choice's labels in every language are the same at every turn."""
+    return frozenset(fold(t) for t in texts)
+
+
 def read_choice(answer: Answer, *, fuzzy: bool = True) -> Choice | None:
     """Match a reply to one of the offered choices: by its number or by its label in any language.
 
@@ -64,8 +70,8 @@ def read_choice(answer: Answer, *, fuzzy: bool = True) -> Choice | None:
     # isdecimal, not isdigit: "᧚" (a digit with no decimal value) is a digit that int() rejects.
     if folded.isdecimal() and 1 <= int(folded) <= len(choices):
         return choices[int(folded) - 1]
-    labels = {c.value: {fold(t) for t in answer.turn.context.label_texts(c.label)} for c in choices}
-    exact = [c for c in choices if folded in labels[c.value] or folded in {fold(k) for k in c.keys}]
+    labels = {c.value: _folded(answer.turn.context.label_texts(c.label)) for c in choices}
+    exact = [c for c in choices if folded in labels[c.value] or folded in _folded(tuple(c.keys))]
     if len(exact) == 1:
         return exact[0]
     if not fuzzy or not folded:
@@ -84,9 +90,15 @@ def read_choice(answer: Answer, *, fuzzy: bool = True) -> Choice | None:
     return None
 
 
+@lru_cache(maxsize=64)
+def _squeezed(words: frozenset[str]) -> frozenset[str]:
+    """The answer words with repeated letters collapsed, made once per vocabulary, not once per reply."""
+    return frozenset(squeeze(w) for w in words)
+
+
 def _means(core: str, words: frozenset[str]) -> bool:
     """True if the whole reply is one of these answer words, allowing repeated letters ("noo")."""
-    return core in words or squeeze(core) in {squeeze(w) for w in words}
+    return core in words or squeeze(core) in _squeezed(words)
 
 
 def read_yes_no(answer: Answer, allowed: tuple[str, ...]) -> str | None:
