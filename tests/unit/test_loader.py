@@ -136,7 +136,11 @@ CASES: list[tuple[str, Breakage, str, list[str]]] = [
     ),
     (
         "unquoted_yes_key",
-        replace("offer_person.yaml", "  offer:\n    ask:\n", "  offer:\n    yes: [record_answer]\n    ask:\n"),
+        replace(
+            "offer_person.yaml",
+            "    ask:\n      id: offer_person.offer\n",
+            "    yes: [record_answer]\n    ask:\n      id: offer_person.offer\n",
+        ),
         "offer_person.yaml",
         ["states.offer", "key True is not text; quote it"],
     ),
