@@ -8,8 +8,10 @@ other message goes to the flow waiting for an answer, or starts the study's entr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.domain import (
     Event,
@@ -73,12 +75,13 @@ class Incoming:
     media_count: int
     participant: Participant
     snapshot: JSONDict
-    has_outcome: bool
+    # Whether a prescreen outcome is recorded: asked only when nothing is waiting (a read most turns skip).
+    has_outcome: Callable[[], bool]
     first_message: bool = False
     kind: str = "text"
     enrolled: bool = False  # in the study already (staff set day 1): no prescreen for them
     opener: Opener | None = None  # set when this message answers a reminder or a check-in
-    facts: JSONDict = field(default_factory=dict)  # see TurnContext.facts
+    facts: Mapping[str, Any] = field(default_factory=dict)  # see TurnContext.facts
     replies: Replies = Replies.ANSWER  # the pace of the person's messages allows an answer (bot/flood.py)
     safety_reply: bool = True  # False while paused with a safety reply sent already (flood.safety_reply_allowed)
     burst_count: int = 0  # messages from them in the current minute, this one included
@@ -99,7 +102,7 @@ class Conversations:
         self.lexicon = lexicon or shipped_safety_lexicon()
 
     def context(
-        self, locale: str, now: datetime, timezone: str | None = None, facts: JSONDict | None = None
+        self, locale: str, now: datetime, timezone: str | None = None, facts: Mapping[str, Any] | None = None
     ) -> TurnContext:
         """What flows may read during a turn."""
         return TurnContext(
@@ -231,7 +234,7 @@ class Conversations:
         """Nothing is waiting: agree to texts first, then the prescreen; for everyone else, the idle note."""
         if not incoming.participant.opted_in:
             return self.engine.start(ONBOARDING, context, empty_snapshot())
-        if not incoming.has_outcome and not incoming.enrolled:
+        if not incoming.enrolled and not incoming.has_outcome():
             return self.engine.start(self.study.entry_flow, context, snapshot)
         return TurnResult([MessageCreated((Part("common.idle"),))], snapshot, context.locale)
 

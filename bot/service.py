@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from bot.domain import (
     VisitConfirmed,
 )
 from bot.engine import TurnResult
+from bot.facts import Facts
 from bot.flood import Replies, pace, safety_reply_allowed
 from bot.ids import IdSource
 from bot.study import SEVERITIES, Study
@@ -335,7 +336,7 @@ class Service:
             media_count=inbound.media_count,
             participant=participant,
             snapshot=conversation.snapshot,
-            has_outcome=repos.outcomes.has_prescreen(participant_id),
+            has_outcome=lambda: repos.outcomes.has_prescreen(participant_id),
             first_message=conversation.version == 0,
             enrolled=participant.anchor_date is not None,
             opener=self._opener(repos, participant_id, conversation, now, pressed),
@@ -369,27 +370,32 @@ class Service:
         outcome = repos.outcomes.latest_prescreen(participant_id)
         return outcome is not None and outcome.outcome in ("eligible", "needs_review")
 
-    def _facts(self, repos: Repositories, participant: Participant, now: datetime, first: str | None) -> JSONDict:
-        """What flows may know beyond the conversation: upcoming visits, whether staff enrolled them,
-        and, on a first message, where the person came from (an advertisement's keyword)."""
+    def _facts(self, repos: Repositories, participant: Participant, now: datetime, first: str | None) -> Facts:
+        """What flows may know beyond the conversation: upcoming visits, whether staff enrolled them, where
+        they can be reached, and, on a first message, where they came from (an advertisement's keyword).
+        Each is read from the database only if a flow asks for it during the turn (bot/facts.py)."""
         participant_id = participant.id
-        upcoming = [
-            {"visit_id": v.id, "visit_type": v.type, "when": v.scheduled_at.isoformat(),
-             "site": f"study.site.{v.site_id}" if v.site_id else None}
-            for v in repos.visits.for_participant(participant_id)
-            if v.status == "booked" and v.scheduled_at > now
-        ]  # fmt: skip
-        facts: JSONDict = {
-            "upcoming_visits": upcoming,
-            "enrolled": participant.anchor_date is not None,
-        }
-        # Where they can be reached now, for the settings flow's "how we reach you" (PRIV-01).
-        addresses = repos.participants.addresses(participant_id)
-        facts["channels"] = sorted({a.channel for a in addresses if a.unreachable_at is None})
+
+        def upcoming_visits() -> list[JSONDict]:
+            return [
+                {"visit_id": v.id, "visit_type": v.type, "when": v.scheduled_at.isoformat(),
+                 "site": f"study.site.{v.site_id}" if v.site_id else None}
+                for v in repos.visits.for_participant(participant_id)
+                if v.status == "booked" and v.scheduled_at > now
+            ]  # fmt: skip
+
+        def channels() -> list[str]:
+            # Where they can be reached now, for the settings flow's "how we reach you" (PRIV-01).
+            return sorted({a.channel for a in repos.participants.addresses(participant_id) if a.unreachable_at is None})
+
+        def source() -> str | None:
+            keyword = self.study.onboarding.keyword(fold(first or ""))
+            return keyword.source if keyword else repos.audit.start_payload(participant_id)
+
+        lookups: dict[str, Callable[[], Any]] = {"upcoming_visits": upcoming_visits, "channels": channels}
         if first is not None:
-            keyword = self.study.onboarding.keyword(fold(first))
-            facts["source"] = keyword.source if keyword else repos.audit.start_payload(participant_id)
-        return facts
+            lookups["source"] = source
+        return Facts({"enrolled": participant.anchor_date is not None}, **lookups)
 
     @staticmethod
     def _opener(

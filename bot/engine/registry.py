@@ -6,7 +6,7 @@ loader rejects names that are not registered. There is no expression language an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,9 +31,10 @@ class TurnContext:
     # All renderings of a message id across shipped languages, so "Mañana" picks "morning" in English.
     label_texts: Callable[[str], tuple[str, ...]]
     timezone: str = "UTC"
-    # What flows may know about the participant beyond the conversation, read by the service for
-    # the turn: {"upcoming_visits": [{"visit_id", "visit_type", "when", "site"}, ...]}.
-    facts: JSONDict = field(default_factory=dict)
+    # What flows may know about the participant beyond the conversation, read by the service for the
+    # turn when first asked (bot/facts.py): {"upcoming_visits": [{"visit_id", "visit_type", "when",
+    # "site"}, ...], "channels": [...], "enrolled": bool, "source": ...}.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
