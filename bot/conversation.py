@@ -52,6 +52,8 @@ REGISTRY.uses(
 ONBOARDING = "onboarding"
 SAFETY = "safety"
 """Purpose of crisis and adverse-event replies: sent whatever the opt-out or the quiet hours."""
+CRISIS_REPLY = "common.crisis"
+"""The crisis line reply: it goes every time, however often it went before."""
 OPEN_TO_ALL = frozenset({"settings"})
 """Flows a keyword starts for anyone who agreed to texts; the others are for people in the study."""
 NOTES = {"edit": "common.edited", "forward": "common.forwarded", "button_stale": "common.stale_button"}
@@ -162,7 +164,7 @@ class Conversations:
         question waiting, unasked: the reply says only who will call and what to do in an emergency.
         STOP in the same message is still honoured.
         """
-        reply = {"crisis": "common.crisis", "red_flag": "common.red_flag"}.get(
+        reply = {"crisis": CRISIS_REPLY, "red_flag": "common.red_flag"}.get(
             flag.level if flag.level == "crisis" else flag.category, "common.adverse_event"
         )
         events: list[Event] = [

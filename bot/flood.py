@@ -8,20 +8,31 @@ first (a flagged message reaches staff every time; a crisis always gets its repl
 goes once per pause), STOP and START are still honoured at once, and the message that starts a pause gets
 one note.
 
+A loop slower than that (an auto-reply every few seconds) is caught by content instead: the same reply
+goes to one person at most `REPEAT_LIMIT` times within `REPEAT_WINDOW` (CHT's duplicate limit, RELIABILITY
+§3.4): a turn that would say exactly the same again says nothing, except for STOP/START/HELP confirmations
+and the crisis line.
+
 Pure: the counts live on the conversation row (`Pace`); the service passes them in and stores what comes out.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from bot.domain import MessageCreated
 from storage.repositories import Pace
 
 LIMIT = 20  # messages from one person within WINDOW before replies pause ("more than 20 a minute")
 WINDOW = timedelta(minutes=1)
 PAUSE = timedelta(minutes=10)
+REPEAT_LIMIT = 5  # times the same reply may go to one person within REPEAT_WINDOW
+REPEAT_WINDOW = timedelta(minutes=30)
+REMEMBERED = 32  # replies remembered per conversation (the most recently first sent)
 
 
 class Replies(Enum):
@@ -51,3 +62,33 @@ def safety_reply_allowed(burst: Pace, at: datetime) -> bool:
     (what to do in an emergency, which does not change) goes at most once per PAUSE: an auto-reply that
     says "in an emergency, call 911" would otherwise loop with ours. A crisis always gets its reply."""
     return burst.safety_replied_at is None or at >= burst.safety_replied_at + PAUSE
+
+
+def _digest(replies: Sequence[MessageCreated]) -> str:
+    """The same sentences, parameters and choices make the same digest (what the person would read)."""
+    seen = tuple((r.parts, r.choices, r.instruction) for r in replies)
+    return hashlib.blake2b(repr(seen).encode(), digest_size=8).hexdigest()
+
+
+def hold_repeats(
+    burst: Pace, replies: Sequence[MessageCreated], at: datetime, always: Callable[[MessageCreated], bool]
+) -> tuple[Pace, list[MessageCreated], int]:
+    """Count a turn's replies about to go to this person at `at`. A turn that would say exactly what it said
+    REPEAT_LIMIT times within REPEAT_WINDOW says nothing this time, but for the replies `always` lets through.
+    Whole turns are compared, not single messages, so "That's right." before a different next question is
+    not a repeat. The new counts, the replies that go, and how many were held."""
+    capped = [r for r in replies if not always(r)]
+    if not capped:
+        return burst, list(replies), 0
+    recent = {
+        digest: seen for digest, seen in burst.recent_replies.items()
+        if at < datetime.fromisoformat(seen[0]) + REPEAT_WINDOW
+    }  # fmt: skip
+    digest = _digest(capped)
+    first, times = recent.get(digest, (at.isoformat(), 0))
+    if times >= REPEAT_LIMIT:
+        return replace(burst, recent_replies=recent), [r for r in replies if always(r)], len(capped)
+    recent[digest] = [first, times + 1]
+    if len(recent) > REMEMBERED:
+        recent = dict(sorted(recent.items(), key=lambda item: item[1][0])[-REMEMBERED:])
+    return replace(burst, recent_replies=recent), list(replies), 0

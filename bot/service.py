@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels.rendering import ChoiceStyle, Renderer
 from bot.clock import Clock
-from bot.conversation import COMPLIANCE, SAFETY, Conversations, Incoming, Opener
+from bot.conversation import COMPLIANCE, CRISIS_REPLY, SAFETY, Conversations, Incoming, Opener
 from bot.domain import (
     PRIVATE_PREFERENCES,
     ConsentPointAnswered,
@@ -44,7 +44,7 @@ from bot.domain import (
 )
 from bot.engine import TurnResult
 from bot.facts import Facts
-from bot.flood import Replies, pace, safety_reply_allowed
+from bot.flood import REPEAT_LIMIT, REPEAT_WINDOW, Replies, hold_repeats, pace, safety_reply_allowed
 from bot.ids import IdSource
 from bot.study import SEVERITIES, Study
 from bot.text import fold, sanitize
@@ -352,8 +352,14 @@ class Service:
             burst = replace(burst, safety_replied_at=inbound.received_at)
         participant = self._record_events(repos, participant, inbound, result, now)
         flow, state = _top(result)
-        repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state, burst)
         messages = [e for e in result.events if isinstance(e, MessageCreated)]
+        burst, messages, held = hold_repeats(burst, messages, inbound.received_at, _always_goes)
+        if held:
+            repos.audit.append(
+                at=now, actor="system", action="reply_held", participant_id=participant_id, inbound_id=inbound.id,
+                new={"held": held}, reason=_HELD_BECAUSE,
+            )  # fmt: skip
+        repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state, burst)
         outbox_ids = self.queue_messages(
             repos, participant, inbound.channel, inbound.address, messages, f"reply:{inbound.id}", now,
             conversation.version + 1, inbound_id=inbound.id,
@@ -618,6 +624,14 @@ def _plans_changed(before: Participant, after: Participant) -> bool:
 def _as_severe(severity: str) -> tuple[str, ...]:
     """This severity and the ones above it (SEVERITIES runs from the most severe)."""
     return SEVERITIES[: SEVERITIES.index(severity) + 1] if severity in SEVERITIES else (severity,)
+
+
+_HELD_BECAUSE = f"the same reply went {REPEAT_LIMIT} times in {REPEAT_WINDOW.seconds // 60} minutes"
+
+
+def _always_goes(reply: MessageCreated) -> bool:
+    """STOP/START/HELP confirmations and the crisis line go however often they went before."""
+    return reply.purpose == COMPLIANCE or any(part.key == CRISIS_REPLY for part in reply.parts)
 
 
 def _top(result: TurnResult) -> tuple[str | None, str | None]:

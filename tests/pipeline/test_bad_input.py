@@ -101,7 +101,9 @@ def test_naughty_strings_in_one_conversation(app: App, clock: SettableClock) -> 
         turn = patient.send(text)
         assert turn.inbound_id is not None, f"string {number} was not stored"
         if not opted_out:
-            assert turn.replies, f"string {number} ({text!r}) got no reply"
+            # Or, for the sixth time the same in half an hour, nothing, audited (bot/flood.py hold_repeats).
+            held = any(e.startswith("reply_held") for e in turn.events)
+            assert turn.replies or held, f"string {number} ({text!r}) got no reply"
     rows = patient.inbound_rows()
     assert len(rows) == len(strings) + 3
     assert {r.status for r in rows} == {"processed"}

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from bot.bootstrap import App
 from bot.clock import SettableClock
 from bot.domain import InboundMessage
-from bot.flood import LIMIT, PAUSE
-from storage.repositories import audit_t, escalation_t
+from bot.flood import LIMIT, PAUSE, REPEAT_LIMIT, REPEAT_WINDOW
+from storage.repositories import audit_t, escalation_t, outbox_t
 from tests.helpers import Patient
 
 NOTE = "You sent many messages in a short time"
@@ -28,8 +28,10 @@ def test_a_thousand_messages_in_a_minute_get_replies_only_until_the_limit_and_al
     patient.join()
     replies = _flood(patient, 1000)
     answered = [r for r in replies if r]
-    # The two of joining, and this flood's, make LIMIT in the minute: the next one gets the note.
-    assert len(answered) == LIMIT - 2 + 1
+    # The two of joining, and this flood's, make LIMIT in the minute: the next one gets the note. Before it,
+    # a turn that would say the same a sixth time says nothing (hold_repeats).
+    assert len(answered) + _count(app, patient, "reply_held") == LIMIT - 2 + 1
+    assert len(answered) < LIMIT - 2 + 1
     assert [body[: len(NOTE)] for body in replies[LIMIT - 2]] == [NOTE]
     assert sum(1 for r in replies for body in r if body.startswith(NOTE)) == 1
     rows = patient.inbound_rows()
@@ -53,10 +55,61 @@ def test_a_message_at_a_persons_pace_is_never_paused(app: App, clock: SettableCl
     patient.join()
     for n in range(3 * LIMIT):
         clock.advance(timedelta(seconds=4))  # 15 a minute
-        assert patient.send(f"not sure {n}").replies, f"message {n} got no reply"
+        turn = patient.send(f"not sure {n}")
+        assert turn.replies or "reply_held" in " ".join(turn.events), f"message {n} got no reply"
+        assert not any(body.startswith(NOTE) for body in turn.replies)
+    assert _count(app, patient, "replies_paused") == 0
 
 
-def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_but_is_answered_once_a_pause(
+def _count(app: App, patient: Patient, action: str) -> int:
+    with app.database.read() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).where(
+                    audit_t.c.participant_id == patient.participant().id, audit_t.c.action == action
+                )
+            ).scalar_one()
+        )
+
+
+def _bodies(app: App, patient: Patient) -> list[str]:
+    with app.database.read() as connection:
+        return list(
+            connection.execute(
+                select(outbox_t.c.body)
+                .where(outbox_t.c.participant_id == patient.participant().id)
+                .order_by(outbox_t.c.id)
+            ).scalars()
+        )
+
+
+def test_a_slow_auto_responder_gets_the_same_answer_at_most_five_times_in_half_an_hour(
+    app: App, clock: SettableClock
+) -> None:
+    # One auto-reply every 10 seconds for an hour: never a flood (6 a minute), but a loop with our re-asks.
+    patient = Patient(app)
+    patient.join()
+    before = len(_bodies(app, patient))
+    turns = []
+    for _ in range(360):
+        clock.advance(timedelta(seconds=10))
+        turns.append(patient.send("Auto-reply: I am driving and will text you later"))
+    sent = _bodies(app, patient)[before:]
+    # Each distinct turn of the cycle (re-ask, offer a person, re-ask that, try again) goes at most
+    # REPEAT_LIMIT times per half hour: 60 messages in all here (6 bodies, 10 times each), not 360.
+    assert max(sent.count(body) for body in set(sent)) <= 2 * REPEAT_LIMIT
+    assert len(sent) <= 60, f"{len(sent)} replies to 360 auto-replies"
+    assert _count(app, patient, "replies_paused") == 0
+    assert _count(app, patient, "reply_held") == sum(1 for t in turns if not t.replies)
+    assert {r.status for r in patient.inbound_rows()} == {"processed"}
+    # What must always go still goes: HELP, a crisis, STOP; and a real answer is answered.
+    assert patient.send("HELP").replies
+    assert patient.send("yes").replies
+    assert "988" in patient.send("I want to kill myself").replies[0]
+    assert patient.send("STOP").replies
+
+
+def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_but_is_answered_five_times(
     app: App, clock: SettableClock
 ) -> None:
     # "911" is something to act on (the safety check), so every such message asks for staff; once replies
@@ -65,8 +118,9 @@ def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_b
     patient.join()
     away = "I am away from my phone. In an emergency, call 911."
     replies = [patient.send(away).replies for _ in range(60)]
-    assert sum(1 for r in replies if r) == LIMIT - 2 + 1  # up to the limit, and the first in the pause
-    assert all(not r for r in replies[LIMIT - 1 :])
+    # The same safety reply goes REPEAT_LIMIT times in half an hour (hold_repeats), and never within a pause.
+    assert sum(1 for r in replies if r) == REPEAT_LIMIT
+    assert all(not r for r in replies[REPEAT_LIMIT:])
     who = patient.participant().id
     with app.database.read() as connection:
         escalations = connection.execute(
@@ -81,7 +135,9 @@ def test_an_auto_reply_that_names_the_emergency_number_reaches_staff_each_time_b
     assert requests == 60
     assert escalations == 1
     clock.advance(PAUSE)
-    assert patient.send(away).replies, "a pause later, the safety reply goes again"
+    assert not patient.send(away).replies, "the pause is over, but it went five times in half an hour"
+    clock.advance(REPEAT_WINDOW)
+    assert patient.send(away).replies, "half an hour later, the safety reply goes again"
 
 
 def test_a_crisis_in_a_pause_always_gets_its_reply(app: App, clock: SettableClock) -> None:

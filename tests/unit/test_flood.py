@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.flood import LIMIT, PAUSE, WINDOW, Replies, pace, safety_reply_allowed
+from bot.domain import MessageCreated, Part
+from bot.flood import (
+    LIMIT,
+    PAUSE,
+    REMEMBERED,
+    REPEAT_LIMIT,
+    REPEAT_WINDOW,
+    WINDOW,
+    Replies,
+    hold_repeats,
+    pace,
+    safety_reply_allowed,
+)
 from storage.repositories import Pace
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -71,3 +83,60 @@ def test_while_paused_a_safety_reply_goes_once_a_pause() -> None:
     sent = Pace(T0, LIMIT + 1, T0 + PAUSE, safety_replied_at=T0)
     assert not safety_reply_allowed(sent, T0 + PAUSE - timedelta(seconds=1))
     assert safety_reply_allowed(sent, T0 + PAUSE)
+
+
+# -- the same reply again and again (hold_repeats) ------------------------------------------------------
+
+REASK = [MessageCreated((Part("common.unclear"), Part("prescreen.ready")))]
+HELP = MessageCreated((Part("common.help"),), purpose="compliance")
+
+
+def _always(reply: MessageCreated) -> bool:
+    return reply.purpose == "compliance"
+
+
+def _held(
+    turns: list[list[MessageCreated]], times: list[datetime], start: Pace | None = None
+) -> tuple[Pace, list[int]]:
+    burst = start or Pace()
+    held = []
+    for replies, at in zip(turns, times, strict=True):
+        burst, kept, count = hold_repeats(burst, replies, at, _always)
+        assert len(kept) + count == len(replies)
+        held.append(count)
+    return burst, held
+
+
+def test_the_same_turn_goes_five_times_in_half_an_hour_then_says_nothing() -> None:
+    times = [T0 + timedelta(minutes=n) for n in range(REPEAT_LIMIT + 3)]
+    _, held = _held([REASK] * len(times), times)
+    assert held == [0] * REPEAT_LIMIT + [1, 1, 1]
+
+
+def test_half_an_hour_after_the_first_it_goes_again() -> None:
+    times = [T0 + timedelta(minutes=n) for n in range(REPEAT_LIMIT)] + [T0 + REPEAT_WINDOW]
+    _, held = _held([REASK] * len(times), times)
+    assert held == [0] * (REPEAT_LIMIT + 1)
+
+
+def test_a_short_message_before_a_different_question_is_not_a_repeat() -> None:
+    turns = [
+        [MessageCreated((Part("consent.right"),)), MessageCreated((Part(f"consent.point_{n}"),))] for n in range(9)
+    ]
+    _, held = _held(turns, [T0 + timedelta(seconds=n) for n in range(9)])
+    assert held == [0] * 9
+
+
+def test_what_must_always_go_goes_and_is_not_held_with_the_rest() -> None:
+    times = [T0 + timedelta(seconds=n) for n in range(REPEAT_LIMIT + 2)]
+    burst, _ = _held([REASK] * REPEAT_LIMIT, times[:REPEAT_LIMIT])
+    burst, kept, held = hold_repeats(burst, [HELP, *REASK], times[-1], _always)
+    assert (kept, held) == ([HELP], 1)
+    burst, kept, held = hold_repeats(burst, [HELP] * 9, times[-1], _always)
+    assert (kept, held) == ([HELP] * 9, 0)
+
+
+def test_only_the_most_recent_replies_are_remembered() -> None:
+    turns = [[MessageCreated((Part("x"), Part("y", {"n": n})))] for n in range(REMEMBERED + 10)]
+    burst, _ = _held(turns, [T0 + timedelta(seconds=n) for n in range(len(turns))])
+    assert len(burst.recent_replies) == REMEMBERED
