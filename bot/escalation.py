@@ -110,6 +110,9 @@ class Alerts:
         category = str(escalation.category).replace("_", " ")
         since = escalation.received_at or escalation.created_at
         line = f"trialbot {severity} #{escalation.id}: {category} - participant {code}, waiting {waited(since, now)}."
+        later = int(escalation.joined_messages or 0)
+        if later:  # the same worry written again since (an auto-reply, or a person who is getting worse)
+            line += f" {later} more message{'s' if later > 1 else ''} about it since."
         if by_sms:
             return f"{line} Reply ACK {escalation.id} to acknowledge. Details: trialbot escalation show {escalation.id}"
         return f"{line} Details: trialbot escalation show {escalation.id}"

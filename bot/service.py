@@ -509,6 +509,7 @@ class Service:
                 joined = repos.escalations.open_for(participant.id, event.category, _as_severe(event.severity))
                 if joined is not None:
                     payload["escalation_id"], payload["joined"] = joined, True
+                    repos.escalations.joined(joined, now)
                 else:
                     payload["escalation_id"] = repos.escalations.open(
                         participant_id=participant.id, category=event.category, severity=event.severity, at=now,

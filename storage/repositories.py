@@ -774,6 +774,14 @@ class Escalations:
             .limit(1)
         ).scalar()  # fmt: skip
 
+    def joined(self, escalation_id: int, now: datetime) -> None:
+        """One more message about the same worry joined this escalation (the alerts say how many)."""
+        self.c.execute(
+            update(escalation_t)
+            .where(escalation_t.c.id == escalation_id)
+            .values(joined_messages=escalation_t.c.joined_messages + 1, updated_at=now)
+        )
+
     def get(self, escalation_id: int) -> Row[Any] | None:
         """One escalation."""
         return self.c.execute(select(escalation_t).where(escalation_t.c.id == escalation_id)).first()

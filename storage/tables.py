@@ -309,6 +309,7 @@ class Escalation(SQLModel, table=True):
     resolution_note: str | None = Field(default=None, max_length=1000)
     alert_level: int = 0  # how far up the chain alerts have gone (0: on call, 1: backup, 2: PI ...)
     alerts_sent: int = 0
+    joined_messages: int = Field(default=0, description="later messages about the same worry, joined to it")
     next_alert_at: datetime | None = Field(default=None, index=True)
     created_at: datetime
     updated_at: datetime

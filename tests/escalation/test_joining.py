@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.bootstrap import App
+from bot.bootstrap import App, build_scheduler
 from bot.clock import SettableClock
 from bot.staff_views import escalation_view
-from storage.repositories import Repositories, audit_t, escalation_t
+from storage.repositories import Repositories, audit_t, escalation_t, outbox_t
 from tests.helpers import Patient
 
 
@@ -65,3 +65,31 @@ def test_after_an_acknowledgement_or_when_more_severe_a_new_escalation_opens(app
         ("er_or_hospital", "open"),
         ("crisis", "open"),
     ]
+
+
+def test_the_next_alert_says_how_many_messages_joined(app: App, clock: SettableClock) -> None:
+    patient = Patient(app)
+    patient.join()
+    patient.send("I went to the ER last night")
+    alerts = build_scheduler(app).alerts
+    alerts.tick(app.database, clock.now())
+    first = _alert_bodies(app)
+    assert first
+    assert all("more message" not in body for body in first)
+    for _ in range(2):
+        clock.advance(timedelta(minutes=1))
+        patient.send("I went to the ER last night")
+    clock.advance(timedelta(hours=2))  # past the next alert round of any severity
+    alerts.tick(app.database, clock.now())
+    later = _alert_bodies(app)[len(first) :]
+    assert later
+    assert all("2 more messages about it since." in body for body in later), later
+
+
+def _alert_bodies(app: App) -> list[str]:
+    with app.database.read() as connection:
+        return list(
+            connection.execute(
+                select(outbox_t.c.body).where(outbox_t.c.purpose == "alert").order_by(outbox_t.c.id)
+            ).scalars()
+        )
