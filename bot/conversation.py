@@ -85,7 +85,6 @@ class Incoming:
     opener: Opener | None = None  # set when this message answers a reminder or a check-in
     facts: Mapping[str, Any] = field(default_factory=dict)  # see TurnContext.facts
     replies: Replies = Replies.ANSWER  # the pace of the person's messages allows an answer (bot/flood.py)
-    safety_reply: bool = True  # False while paused with a safety reply sent already (flood.safety_reply_allowed)
     burst_count: int = 0  # messages from them in the current minute, this one included
 
 
@@ -127,13 +126,9 @@ class Conversations:
         # The safety check comes first, in every state, even after STOP (SAF-05, ARCHITECTURE rule 6).
         flag = self._assess(incoming)
         if flag is not None and (flag.level == "crisis" or not self._asks_about_health(snapshot)):
-            result = self._safety(flag, incoming, snapshot, context)
-            # A crisis always gets its reply (the crisis line). Otherwise, while paused, only the repeat of the
-            # reply goes: staff are still asked for (StaffRequested) and STOP still acts.
-            if incoming.safety_reply or flag.level == "crisis":
-                return result
-            kept = [e for e in result.events if not (isinstance(e, MessageCreated) and e.purpose == SAFETY)]
-            return TurnResult(kept, result.snapshot, result.locale)
+            # Whatever the pace: a reply repeated too often is held by the service (flood.hold_repeats), never
+            # the crisis line, and staff are asked for every time.
+            return self._safety(flag, incoming, snapshot, context)
         # Blocking the bot (Telegram) is an opt-out with nothing to send: honoured whatever the pace.
         if incoming.replies is not Replies.ANSWER and incoming.kind != "blocked":
             return self._flooded(incoming, snapshot, context)

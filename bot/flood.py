@@ -4,9 +4,8 @@ An auto-responder ("I am away from my phone") answering our every reply, a stuck
 someone pasting a page line by line would otherwise get a reply to each message: a loop that costs
 money on SMS and buries the conversation. Past `LIMIT` messages within `WINDOW`, replies pause for
 `PAUSE`; a flood that goes on keeps them paused. Every message is still stored and checked for safety
-first (a flagged message reaches staff every time; a crisis always gets its reply, any other flag's reply
-goes once per pause), STOP and START are still honoured at once, and the message that starts a pause gets
-one note.
+first (a flagged message reaches staff every time and gets its reply, within the repeat limit below), STOP
+and START are still honoured at once, and the message that starts a pause gets one note.
 
 A loop slower than that (an auto-reply every few seconds) is caught by content instead: the same reply
 goes to one person at most `REPEAT_LIMIT` times within `REPEAT_WINDOW` (CHT's duplicate limit, RELIABILITY
@@ -55,13 +54,6 @@ def pace(burst: Pace, at: datetime) -> tuple[Pace, Replies]:
     # Still flooding: the pause runs from this message on. Only the first message over the limit gets
     # the note; a pause that is already on is extended quietly.
     return replace(burst, paused_until=at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE
-
-
-def safety_reply_allowed(burst: Pace, at: datetime) -> bool:
-    """While replies are paused, a possible adverse event still reaches staff every time, but its reply
-    (what to do in an emergency, which does not change) goes at most once per PAUSE: an auto-reply that
-    says "in an emergency, call 911" would otherwise loop with ours. A crisis always gets its reply."""
-    return burst.safety_replied_at is None or at >= burst.safety_replied_at + PAUSE
 
 
 def _digest(replies: Sequence[MessageCreated]) -> str:

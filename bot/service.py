@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from bot.domain import (
 )
 from bot.engine import TurnResult
 from bot.facts import Facts
-from bot.flood import REPEAT_LIMIT, REPEAT_WINDOW, Replies, hold_repeats, pace, safety_reply_allowed
+from bot.flood import REPEAT_LIMIT, REPEAT_WINDOW, hold_repeats, pace
 from bot.ids import IdSource
 from bot.study import SEVERITIES, Study
 from bot.text import fold, sanitize
@@ -329,7 +329,6 @@ class Service:
             text, kind, pressed = self._press(repos, participant_id, conversation.version, inbound.text, now)
         # Counted by when the channel received it, so messages acted on late (after a restart) are not a flood.
         burst, replies = pace(conversation.burst, inbound.received_at)
-        safety_reply = replies is Replies.ANSWER or safety_reply_allowed(burst, inbound.received_at)
         incoming = Incoming(
             text=text,
             kind=kind,
@@ -343,16 +342,13 @@ class Service:
             facts=self._facts(repos, participant, now, inbound.text if conversation.version == 0 else None),
             replies=replies,
             burst_count=burst.count,
-            safety_reply=safety_reply,
         )
         result = self.conversations.take_turn(incoming, now)
-        if replies is not Replies.ANSWER and any(
-            isinstance(e, MessageCreated) and e.purpose == SAFETY for e in result.events
-        ):
-            burst = replace(burst, safety_replied_at=inbound.received_at)
         participant = self._record_events(repos, participant, inbound, result, now)
         flow, state = _top(result)
         messages = [e for e in result.events if isinstance(e, MessageCreated)]
+        # The same turn a sixth time in half an hour says nothing (an auto-reply loop; a safety reply that
+        # keeps answering "in an emergency, call 911"); staff are still asked for each time.
         burst, messages, held = hold_repeats(burst, messages, inbound.received_at, _always_goes)
         if held:
             repos.audit.append(

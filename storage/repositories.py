@@ -109,7 +109,6 @@ _SAVE_CONVERSATION = (
             burst_started_at=bindparam("p_burst_started_at", type_=conversation_t.c.burst_started_at.type),
             burst_count=bindparam("p_burst_count"),
             paused_until=bindparam("p_paused_until", type_=conversation_t.c.paused_until.type),
-            safety_replied_at=bindparam("p_safety_replied_at", type_=conversation_t.c.safety_replied_at.type),
             recent_replies=bindparam("p_recent_replies", type_=conversation_t.c.recent_replies.type))
 )  # fmt: skip
 _NEXT_PENDING = (
@@ -286,7 +285,6 @@ class Pace:
     started_at: datetime | None = None
     count: int = 0
     paused_until: datetime | None = None
-    safety_replied_at: datetime | None = None  # the last safety reply sent while replies were paused
     # Replies sent lately, by digest: {digest: [first sent, ISO 8601; times sent since]} (bot/flood.py).
     recent_replies: JSONDict = field(default_factory=dict)
 
@@ -325,7 +323,6 @@ class Conversations:
                 row.burst_started_at,
                 row.burst_count or 0,
                 row.paused_until,
-                row.safety_replied_at,
                 dict(row.recent_replies or {}),
             ),
         )
@@ -341,7 +338,7 @@ class Conversations:
             {"p_id": participant_id, "p_version": expected_version, "p_snapshot": snapshot, "p_flow": flow,
              "p_state": state, "p_now": now, "p_burst_started_at": burst.started_at,
              "p_burst_count": burst.count, "p_paused_until": burst.paused_until,
-             "p_safety_replied_at": burst.safety_replied_at, "p_recent_replies": burst.recent_replies or None},
+             "p_recent_replies": burst.recent_replies or None},
         )  # fmt: skip
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"participant {participant_id}: conversation changed")

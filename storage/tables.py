@@ -71,7 +71,6 @@ class Conversation(SQLModel, table=True):
     burst_started_at: datetime | None = Field(default=None, description="start of the current counting window")
     burst_count: int = Field(default=0, description="messages received in that window")
     paused_until: datetime | None = Field(default=None, description="replies paused until then (a flood)")
-    safety_replied_at: datetime | None = Field(default=None, description="last safety reply sent during a pause")
     # The replies sent lately, by digest: {digest: [first sent (ISO), times]} (bot/flood.py hold_repeats).
     recent_replies: dict[str, Any] | None = _json(nullable=True)
     updated_at: datetime

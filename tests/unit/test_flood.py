@@ -15,7 +15,6 @@ from bot.flood import (
     Replies,
     hold_repeats,
     pace,
-    safety_reply_allowed,
 )
 from storage.repositories import Pace
 
@@ -76,13 +75,6 @@ def test_a_flood_in_the_next_minute_extends_the_pause_without_a_second_note() ->
     burst, verdicts = _run([later] * (LIMIT + 1), burst)
     assert Replies.PAUSE not in verdicts
     assert burst.paused_until == later + PAUSE
-
-
-def test_while_paused_a_safety_reply_goes_once_a_pause() -> None:
-    assert safety_reply_allowed(Pace(), T0)
-    sent = Pace(T0, LIMIT + 1, T0 + PAUSE, safety_replied_at=T0)
-    assert not safety_reply_allowed(sent, T0 + PAUSE - timedelta(seconds=1))
-    assert safety_reply_allowed(sent, T0 + PAUSE)
 
 
 # -- the same reply again and again (hold_repeats) ------------------------------------------------------
