@@ -105,11 +105,17 @@ class Alerts:
             self._fallbacks(repos, now)
         return rounds
 
+    def topic(self, category: str) -> str:
+        """What a staff message may say the escalation is about: its category if the study allows it, else
+        nothing (PRIV-02: SMS and Telegram bodies name no symptom or condition)."""
+        return category.replace("_", " ") if self.settings.alerts_name_category else ""
+
     def _text(self, escalation: Any, code: str, now: datetime, by_sms: bool) -> str:
         severity = str(escalation.severity).upper()
-        category = str(escalation.category).replace("_", " ")
+        topic = self.topic(str(escalation.category))
+        about = f"{topic} - " if topic else ""
         since = escalation.received_at or escalation.created_at
-        line = f"trialbot {severity} #{escalation.id}: {category} - participant {code}, waiting {waited(since, now)}."
+        line = f"trialbot {severity} #{escalation.id}: {about}participant {code}, waiting {waited(since, now)}."
         later = int(escalation.joined_messages or 0)
         if later:  # the same worry written again since (an auto-reply, or a person who is getting worse)
             line += f" {later} more message{'s' if later > 1 else ''} about it since."

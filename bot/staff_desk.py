@@ -141,8 +141,8 @@ class StaffDesk:
     def summary(self, repos: Repositories, now: datetime) -> str:
         """Open escalations, one line each, with no health details."""
         lines = [
-            f"#{e.id} {e.severity.upper()} {e.category.replace('_', ' ')} {e.code} {e.status}, "
-            f"waiting {waited(e.received_at or e.created_at, now)}"
+            " ".join(filter(None, (f"#{e.id}", e.severity.upper(), self.alerts.topic(e.category), e.code)))
+            + f" {e.status}, waiting {waited(e.received_at or e.created_at, now)}"
             for e in repos.escalations.listing(open_only=True, limit=20)
         ]
         return "\n".join(lines) if lines else "No open escalations."

@@ -344,6 +344,10 @@ class EscalationSettings(_Strict):
     )
     chain: tuple[AlertLevel, ...] = ()
     staff: tuple[StaffMember, ...] = ()
+    # Alerts and the staff group's /list say what the worry is ("crisis", "pregnancy") only when the study
+    # says so: SMS and Telegram are not private channels and lock screens show them (PRIV-02, PRIV-07).
+    # Off, they give the severity, the number and the participant code; `trialbot escalation show` has the rest.
+    alerts_name_category: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> EscalationSettings:

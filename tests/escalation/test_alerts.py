@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.bootstrap import App, build_app, build_desk, build_scheduler
 from bot.cli import main
 from bot.clock import SettableClock
+from bot.escalation import Alerts
 from bot.ids import SequentialIds
 from bot.staff_desk import ANONYMOUS_ADMIN, StaffMessage
 from storage.repositories import Repositories, audit_t, outbox_t
@@ -99,6 +100,34 @@ def test_alerts_carry_no_health_details(app: App) -> None:
         assert "rash" not in body
         assert "+15550400002" not in body
         assert "P-000001" in body
+
+
+def test_alerts_name_the_worry_only_when_the_study_allows_it(app: App) -> None:
+    """PRIV-02/07: staff phones and the staff group see the severity and the code, not "pregnancy", unless the
+    study turns `alerts_name_category` on; the CLI on the host always shows it."""
+    escalation_id = _open(app, severity="high", category="pregnancy")
+    build_scheduler(app).alerts.tick(app.database, app.clock.now())
+    default = [body for _, _, body in _alerts(app)]
+    assert default
+    assert all("pregnancy" not in body for body in default), default
+    assert default[0].startswith(f"trialbot HIGH #{escalation_id}: participant P-000001, waiting")
+    desk = build_desk(app)
+    with app.database.read() as connection:
+        assert "pregnancy" not in desk.summary(Repositories(connection), app.clock.now())
+
+    study = app.study.study
+    allowed = study.model_copy(
+        update={"escalation": study.escalation.model_copy(update={"alerts_name_category": True})}
+    )
+    alerts = Alerts(allowed)
+    second = _open(app, severity="high", category="medication_error")
+    alerts.tick(app.database, app.clock.now())
+    named = [body for _, _, body in _alerts(app) if f"#{second}:" in body]
+    assert named
+    assert all(
+        body.startswith(f"trialbot HIGH #{second}: medication error - participant P-000001, waiting") for body in named
+    ), named
+    assert alerts.topic("er_or_hospital") == "er or hospital"
 
 
 def test_a_restart_keeps_every_timer(database_url: str, core: Any, clock: SettableClock) -> None:
@@ -202,7 +231,7 @@ def test_on_call_phones_acknowledge_by_sms_and_the_group_can_list(alerted: tuple
     desk.handle(StaffMessage("telegram", GROUP, DANA, text="/list"))
     with app.database.read() as connection:
         listed = connection.execute(select(outbox_t.c.body).where(outbox_t.c.purpose == "staff")).scalars().all()
-    assert listed[-1].startswith(f"#{escalation_id} URGENT crisis P-000001 open, waiting")
+    assert listed[-1].startswith(f"#{escalation_id} URGENT P-000001 open, waiting")  # no category by default
     desk.handle(StaffMessage("sms", ON_CALL, text=f"ACK {escalation_id}"))
     assert _escalation(app, escalation_id).status == "acknowledged"
     desk.handle(StaffMessage("sms", BACKUP, text=f"resolve {escalation_id} called her back, she is fine"))
