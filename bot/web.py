@@ -27,6 +27,7 @@ from starlette.routing import Route
 from bot.bootstrap import App
 from bot.channels.sms import EMPTY_TWIML, TwilioSms, WebhookError, our_status, parse_form
 from bot.channels.telegram import TelegramChannel
+from bot.config import ConfigError
 from bot.delivery import apply_status
 from bot.dispatcher import Dispatcher
 from bot.domain import InboundMessage
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # Twilio's largest form and Telegram's largest update are far smaller (OWASP API4)
 RECOVERY_INTERVAL = 30.0
 WHEN_SERVING_AFTER = 1.0  # seconds after start-up, so it does not delay the first answers
+TELEGRAM_RETRY_FIRST = 5.0  # seconds before asking an unreachable Telegram again; doubles up to the next
+TELEGRAM_RETRY_MAX = 300.0
 SPOOL_RETRY = 2.0  # seconds between tries to store spooled messages while the database is unavailable
 TAKE_AT_ONCE = 512
 """Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
@@ -234,7 +237,13 @@ class Server:
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Start the channels and background loops; on shutdown, finish what is running."""
         if self.telegram is not None:
-            await self.telegram.start()
+            try:
+                reached = await self.telegram.start()
+            except BaseException:  # a refused token: close what start opened, then stop start-up
+                await self._close_channels()
+                raise
+            if not reached:  # SMS and the webhooks serve meanwhile; a Telegram outage must not stop them
+                self._spawn(self._reach_telegram())
         if self.run_background:
             self._spawn(self.dispatcher.run(self._stop, self.tick))
             self._spawn(self._recover_forever())
@@ -252,11 +261,31 @@ class Server:
             self._stop.set()
             if self._tasks:
                 await asyncio.wait(list(self._tasks), timeout=10)
-            if self.telegram is not None:
-                await self.telegram.stop()
-            if self.sms is not None:
-                await self.sms.close()
+            await self._close_channels()
             self.dispatcher.close()
+
+    async def _close_channels(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+        if self.sms is not None:
+            await self.sms.close()
+
+    async def _reach_telegram(self) -> None:
+        """Ask Telegram's getMe again, less and less often, until it answers (or says the token is wrong)."""
+        assert self.telegram is not None
+        wait = TELEGRAM_RETRY_FIRST
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)
+                return
+            try:
+                if await self.telegram.start():
+                    log.warning("Telegram reached")
+                    return
+            except ConfigError as exc:
+                log.error("%s: Telegram messages fail until the token is fixed", exc)
+                return
+            wait = min(wait * 2, TELEGRAM_RETRY_MAX)
 
     # -- routes -------------------------------------------------------------------------------
 
@@ -346,6 +375,8 @@ class Server:
         if self.run_background:
             checks["dispatcher"] = "ok" if self.dispatcher.alive() else "stalled"
         healthy = all(v == "ok" for v in checks.values())
+        if self.telegram is not None:  # shown, not required: SMS and stored messages go on without it
+            checks["telegram"] = "ok" if self.telegram.reached else "not reached yet (retrying)"
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
     def _ping(self) -> None:

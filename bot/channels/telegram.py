@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.channels.http import AiohttpRequest, never_sent, transport_failure
-from bot.config import TelegramSettings
+from bot.config import ConfigError, TelegramSettings
 from bot.dispatcher import Accepted, Refused, SendResult, TryLater, Unknown
 from bot.domain import InboundMessage
 from bot.staff_desk import StaffMessage
@@ -203,10 +203,25 @@ class TelegramChannel:
         self._prune_above = PACED_CHATS
         self._overall = asyncio.Lock()
         self._overall_last = 0.0
+        self.reached = False  # getMe answered since start (shown by /healthz)
 
-    async def start(self) -> None:
-        """Connect (calls getMe)."""
-        await self.bot.initialize()
+    async def start(self) -> bool:
+        """Open the connections and check the token with getMe; True if Telegram answered.
+
+        False if Telegram could not be reached (down, a network fault, 5xx or 429): the channel works
+        anyway, since sends need no getMe and retry like any send, and the caller may call this again later.
+        A token Telegram refuses raises ConfigError; PTB's own error would quote the token into the log.
+        """
+        self.reached = False
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN") from None
+        except TelegramError as exc:
+            log.warning("Telegram could not be reached (%s); its messages wait and are retried", type(exc).__name__)
+            return False
+        self.reached = True
+        return True
 
     async def stop(self) -> None:
         """Close connections."""

@@ -270,7 +270,7 @@ def test_health_check(stack: Stack) -> None:
 
     response = httpx.get(f"{stack.web.url}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "dispatcher": "ok"}
+    assert response.json() == {"database": "ok", "dispatcher": "ok", "telegram": "ok"}
 
 
 def test_in_a_burst_messages_are_stored_answered_then_acted_on(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
