@@ -119,12 +119,7 @@ _NEXT_PENDING = (
     )
     .where(inbound_t.c.participant_id == bindparam("p_id"), inbound_t.c.status == "pending")
     .order_by(inbound_t.c.id)
-    .limit(1)
-)
-_HAS_PENDING = (
-    select(inbound_t.c.id)
-    .where(inbound_t.c.participant_id == bindparam("p_id"), inbound_t.c.status == "pending")
-    .limit(1)
+    .limit(2)  # the second says whether another waits after this one (no second query after the turn)
 )
 _FINISH_INBOUND = (
     update(inbound_t)
@@ -407,16 +402,18 @@ class Inbound:
 
     def next_pending(self, participant_id: int) -> PendingInbound | None:
         """The participant's oldest message not yet acted on."""
-        row = self.c.execute(_NEXT_PENDING, {"p_id": participant_id}).first()
-        if row is None:
-            return None
-        return PendingInbound(
+        return self.next_and_more(participant_id)[0]
+
+    def next_and_more(self, participant_id: int) -> tuple[PendingInbound | None, bool]:
+        """The participant's oldest message not yet acted on, and whether another waits behind it."""
+        rows = self.c.execute(_NEXT_PENDING, {"p_id": participant_id}).all()
+        if not rows:
+            return None, False
+        row = rows[0]
+        pending = PendingInbound(
             row.id, row.channel, row.text, row.media_count, row.received_at, row.attempts, row.address, row.kind
         )
-
-    def has_pending(self, participant_id: int) -> bool:
-        """True if the participant has a message not yet acted on."""
-        return self.c.execute(_HAS_PENDING, {"p_id": participant_id}).first() is not None
+        return pending, len(rows) > 1
 
     def finish(self, inbound_id: int, now: datetime, status: str = "processed", error: str | None = None) -> None:
         """Mark a message as acted on (or failed for good)."""
