@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -34,6 +34,24 @@ REPEAT_WINDOW = timedelta(minutes=30)
 REMEMBERED = 32  # replies remembered per conversation (the most recently first sent)
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How fast one person may write before replies pause, and how often the same reply may go to them;
+    trialbot's defaults unless the study's `pacing` says otherwise."""
+
+    per_window: int = LIMIT
+    pause: timedelta = PAUSE
+    repeat_times: int = REPEAT_LIMIT
+    repeat_window: timedelta = REPEAT_WINDOW
+
+    def held_because(self) -> str:
+        """Why a repeated reply was held, for the audit trail."""
+        return f"the same reply went {self.repeat_times} times in {self.repeat_window.total_seconds() / 60:g} minutes"
+
+
+DEFAULT_LIMITS = Limits()
+
+
 class Replies(Enum):
     """What a message gets, as far as the pace of messages goes."""
 
@@ -42,18 +60,18 @@ class Replies(Enum):
     PAUSED = "paused"  # a pause is on: stored and checked, not answered
 
 
-def pace(burst: Pace, at: datetime) -> tuple[Pace, Replies]:
+def pace(burst: Pace, at: datetime, limits: Limits = DEFAULT_LIMITS) -> tuple[Pace, Replies]:
     """Count a message received `at`; the new counts, and what the message gets."""
     if burst.started_at is None or not burst.started_at <= at < burst.started_at + WINDOW:
         burst = replace(burst, started_at=at, count=1)
     else:
         burst = replace(burst, count=burst.count + 1)
     paused = burst.paused_until is not None and at < burst.paused_until
-    if burst.count <= LIMIT:
+    if burst.count <= limits.per_window:
         return burst, Replies.PAUSED if paused else Replies.ANSWER
     # Still flooding: the pause runs from this message on. Only the first message over the limit gets
     # the note; a pause that is already on is extended quietly.
-    return replace(burst, paused_until=at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE
+    return replace(burst, paused_until=at + limits.pause), Replies.PAUSED if paused else Replies.PAUSE
 
 
 def _digest(replies: Sequence[MessageCreated]) -> str:
@@ -63,10 +81,14 @@ def _digest(replies: Sequence[MessageCreated]) -> str:
 
 
 def hold_repeats(
-    burst: Pace, replies: Sequence[MessageCreated], at: datetime, always: Callable[[MessageCreated], bool]
+    burst: Pace,
+    replies: Sequence[MessageCreated],
+    at: datetime,
+    always: Callable[[MessageCreated], bool],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[Pace, list[MessageCreated], int]:
     """Count a turn's replies about to go to this person at `at`. A turn that would say exactly what it said
-    REPEAT_LIMIT times within REPEAT_WINDOW says nothing this time, but for the replies `always` lets through.
+    `repeat_times` within `repeat_window` says nothing this time, but for the replies `always` lets through.
     Whole turns are compared, not single messages, so "That's right." before a different next question is
     not a repeat. The new counts, the replies that go, and how many were held."""
     capped = [r for r in replies if not always(r)]
@@ -74,11 +96,11 @@ def hold_repeats(
         return burst, list(replies), 0
     recent = {
         digest: seen for digest, seen in burst.recent_replies.items()
-        if at < datetime.fromisoformat(seen[0]) + REPEAT_WINDOW
+        if at < datetime.fromisoformat(seen[0]) + limits.repeat_window
     }  # fmt: skip
     digest = _digest(capped)
     first, times = recent.get(digest, (at.isoformat(), 0))
-    if times >= REPEAT_LIMIT:
+    if times >= limits.repeat_times:
         return replace(burst, recent_replies=recent), [r for r in replies if always(r)], len(capped)
     recent[digest] = [first, times + 1]
     if len(recent) > REMEMBERED:

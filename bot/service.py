@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.channels.rendering import ChoiceStyle, Renderer
@@ -44,9 +44,9 @@ from bot.domain import (
 )
 from bot.engine import TurnResult
 from bot.facts import Facts
-from bot.flood import REPEAT_LIMIT, REPEAT_WINDOW, hold_repeats, pace
+from bot.flood import Limits, hold_repeats, pace
 from bot.ids import IdSource
-from bot.study import SEVERITIES, Study
+from bot.study import SEVERITIES, Pacing, Study
 from bot.text import fold, sanitize
 from bot.travel import record_travel_request
 from storage.database import UNAVAILABLE, Database
@@ -127,6 +127,7 @@ class Service:
         self.ids = ids
         self.styles = dict(styles)
         self.planner = planner
+        self.limits = _limits(study.pacing)
 
     # -- step 1 -----------------------------------------------------------------------------
 
@@ -344,7 +345,7 @@ class Service:
         if kind == "button":
             text, kind, pressed = self._press(repos, participant_id, conversation.version, inbound.text, now)
         # Counted by when the channel received it, so messages acted on late (after a restart) are not a flood.
-        burst, replies = pace(conversation.burst, inbound.received_at)
+        burst, replies = pace(conversation.burst, inbound.received_at, self.limits)
         incoming = Incoming(
             text=text,
             kind=kind,
@@ -365,11 +366,11 @@ class Service:
         messages = [e for e in result.events if isinstance(e, MessageCreated)]
         # The same turn a sixth time in half an hour says nothing (an auto-reply loop; a safety reply that
         # keeps answering "in an emergency, call 911"); staff are still asked for each time.
-        burst, messages, held = hold_repeats(burst, messages, inbound.received_at, _always_goes)
+        burst, messages, held = hold_repeats(burst, messages, inbound.received_at, _always_goes, self.limits)
         if held:
             repos.audit.append(
                 at=now, actor="system", action="reply_held", participant_id=participant_id, inbound_id=inbound.id,
-                new={"held": held}, reason=_HELD_BECAUSE,
+                new={"held": held}, reason=self.limits.held_because(),
             )  # fmt: skip
         repos.conversations.save(participant_id, result.snapshot, conversation.version, now, flow, state, burst)
         outbox_ids = self.queue_messages(
@@ -639,7 +640,14 @@ def _as_severe(severity: str) -> tuple[str, ...]:
     return SEVERITIES[: SEVERITIES.index(severity) + 1] if severity in SEVERITIES else (severity,)
 
 
-_HELD_BECAUSE = f"the same reply went {REPEAT_LIMIT} times in {REPEAT_WINDOW.seconds // 60} minutes"
+def _limits(pacing: Pacing) -> Limits:
+    """The study's pacing over trialbot's defaults (bot/flood.py)."""
+    base = Limits()
+    return Limits(
+        per_window=pacing.messages_per_minute or base.per_window,
+        repeat_times=pacing.same_reply_times or base.repeat_times,
+        repeat_window=timedelta(minutes=pacing.same_reply_minutes) if pacing.same_reply_minutes else base.repeat_window,
+    )
 
 
 def _always_goes(reply: MessageCreated) -> bool:

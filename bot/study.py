@@ -362,6 +362,17 @@ class EscalationSettings(_Strict):
         return self
 
 
+class Pacing(_Strict):
+    """How fast one person may write before replies pause, and how often the same reply may go to them
+    (RELIABILITY §3.4). Unset, trialbot's defaults hold (bot/flood.py): 20 messages a minute, and the same
+    reply 5 times in 30 minutes. A study whose patients often resend may raise them. The pause itself stays
+    10 minutes: the note that starts it says so in every language."""
+
+    messages_per_minute: int | None = Field(default=None, ge=5, le=600)
+    same_reply_times: int | None = Field(default=None, ge=1, le=100)
+    same_reply_minutes: float | None = Field(default=None, gt=0, le=24 * 60)
+
+
 class CheckinThresholds(_Strict):
     """Check-in answers that need a person (SAF-03): low wellbeing, and any ER or hospital visit."""
 
@@ -461,6 +472,7 @@ class Study(_Strict):
     onboarding: Onboarding = Onboarding()
     consent: Consent | None = None
     checkin_thresholds: CheckinThresholds = CheckinThresholds()
+    pacing: Pacing = Pacing()
     translations: str | None = Field(default=None, description="folder of <lang>/LC_MESSAGES/*.po for this study")
 
     @field_validator("timezone")

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.bootstrap import App
+from bot.bootstrap import App, Core, build_app, core_for
 from bot.clock import SettableClock
 from bot.domain import InboundMessage
 from bot.flood import LIMIT, PAUSE, REPEAT_LIMIT, REPEAT_WINDOW
+from bot.ids import SequentialIds
+from bot.study import Pacing
 from storage.repositories import audit_t, escalation_t, outbox_t
 from tests.helpers import Patient
 
@@ -150,3 +152,38 @@ def test_a_crisis_in_a_pause_always_gets_its_reply(app: App, clock: SettableCloc
     assert crisis
     assert "call 911" in crisis[0]
     assert "988" in crisis[0]
+
+
+def test_a_study_sets_its_own_pacing(database_url: str, core: Core, clock: SettableClock) -> None:
+    """`pacing` in study.yaml overrides bot/flood.py's defaults: here the same reply twice in 10 minutes, and
+    replies pause past 5 messages a minute."""
+    study = core.loaded.study
+    paced = study.model_copy(
+        update={"pacing": Pacing(messages_per_minute=5, same_reply_times=2, same_reply_minutes=10)}
+    )
+    app = build_app(
+        database_url, core=core_for(core.loaded.model_copy(update={"study": paced})), clock=clock,
+        ids=SequentialIds(),
+    )  # fmt: skip
+    try:
+        patient = Patient(app)
+        patient.join()
+        clock.advance(timedelta(minutes=1))
+        away = "I am away from my phone. In an emergency, call 911."  # the same safety reply every time
+        replies = [patient.send(away).replies for _ in range(3)]
+        assert [bool(r) for r in replies] == [True, True, False], "the third time it says nothing"
+        assert _count(app, patient, "reply_held") == 1
+        with app.database.read() as connection:
+            reason = connection.execute(select(audit_t.c.reason).where(audit_t.c.action == "reply_held")).scalar_one()
+        assert reason == "the same reply went 2 times in 10 minutes"
+        clock.advance(timedelta(minutes=10))
+        assert patient.send(away).replies, "ten minutes later it may go again"
+
+        clock.advance(timedelta(minutes=1))
+        flood = [patient.send(f"auto-reply {n}").replies for n in range(7)]
+        assert [body[: len(NOTE)] for body in flood[5]] == [NOTE], "the sixth message in a minute starts the pause"
+        assert not flood[6]
+        clock.advance(PAUSE + timedelta(minutes=1))
+        assert patient.send("banana").replies, "after the pause, replies go again"
+    finally:
+        app.database.dispose()

@@ -12,6 +12,7 @@ from bot.flood import (
     REPEAT_LIMIT,
     REPEAT_WINDOW,
     WINDOW,
+    Limits,
     Replies,
     hold_repeats,
     pace,
@@ -132,3 +133,21 @@ def test_only_the_most_recent_replies_are_remembered() -> None:
     turns = [[MessageCreated((Part("x"), Part("y", {"n": n})))] for n in range(REMEMBERED + 10)]
     burst, _ = _held(turns, [T0 + timedelta(seconds=n) for n in range(len(turns))])
     assert len(burst.recent_replies) == REMEMBERED
+
+
+def test_other_limits_pause_sooner_and_hold_sooner() -> None:
+    limits = Limits(per_window=3, repeat_times=2, repeat_window=timedelta(minutes=10))
+    burst, verdicts = Pace(), []
+    for n in range(5):
+        burst, verdict = pace(burst, T0 + timedelta(seconds=n), limits)
+        verdicts.append(verdict)
+    assert verdicts == [Replies.ANSWER] * 3 + [Replies.PAUSE, Replies.PAUSED]
+
+    reply = [MessageCreated((Part("common.unclear"),))]
+    burst, went = Pace(), []
+    for minutes in (0, 1, 2, 11):
+        burst, sent, held = hold_repeats(burst, reply, T0 + timedelta(minutes=minutes), lambda _: False, limits)
+        went.append((len(sent), held))
+    assert went == [(1, 0), (1, 0), (0, 1), (1, 0)], "twice in ten minutes, then again once they have passed"
+    assert limits.held_because() == "the same reply went 2 times in 10 minutes"
+    assert Limits().held_because() == f"the same reply went {REPEAT_LIMIT} times in 30 minutes"

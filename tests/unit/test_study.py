@@ -116,6 +116,13 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "'eligible', 'ineligible' or 'review'",
     ),
     ("no_questions", lambda d: d["prescreen"].update(questions=[]), "prescreen.questions", "at least 1 item"),
+    (
+        "pacing_too_strict",
+        lambda d: d.update(pacing={"messages_per_minute": 2}),
+        "pacing.messages_per_minute",
+        "greater than or equal to 5",
+    ),
+    ("pacing_unknown_key", lambda d: d.update(pacing={"pause_minutes": 2}), "pacing.pause_minutes", "unknown key"),
 ]
 
 
