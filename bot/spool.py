@@ -121,9 +121,10 @@ class Spool:
         finally:
             os.close(descriptor)
 
-    def flush(self, store: Callable[[InboundMessage], int]) -> list[int]:
-        """Store spooled messages, oldest first, with `store` (which returns the participant id), until the
-        database refuses again. Returns the participants whose messages were stored, for their turns."""
+    def flush(self, store: Callable[[InboundMessage], int | None]) -> list[int]:
+        """Store spooled messages, oldest first, with `store` (which returns the participant id, or None when
+        there is no turn to take: a staff command), until the database refuses again. Returns the
+        participants whose messages were stored, for their turns."""
         stored: list[int] = []
         self._forget_torn_writes()
         for path in self.waiting():
@@ -133,13 +134,15 @@ class Spool:
                 self._set_aside(path, exc)
                 continue
             try:
-                stored.append(store(message))
+                participant_id = store(message)
             except UNAVAILABLE:
                 break  # still locked or down: the rest waits, in order, for the next try
             except Exception as exc:  # this message cannot be stored at all: keep it for a person, go on
                 log.exception("a spooled message could not be stored")
                 self._set_aside(path, exc)
                 continue
+            if participant_id is not None:
+                stored.append(participant_id)
             path.unlink(missing_ok=True)
             self._forget(path)
         if stored:

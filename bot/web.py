@@ -47,6 +47,7 @@ TELEGRAM_RETRY_FIRST = 5.0  # seconds before asking an unreachable Telegram agai
 TELEGRAM_RETRY_MAX = 300.0
 SPOOL_RETRY = 2.0  # seconds between tries to store spooled messages while the database is unavailable
 TAKE_AT_ONCE = 512
+NOT_RECORDED = "Not recorded: the database is busy. Please try again in a minute."
 """Webhooks that may wait for their turn before answering; past this, a message is stored, answered, then
 acted on (two transactions instead of one), so a burst never keeps a provider waiting long. At the 130-240
 messages a second measured here, the last of 512 waits 2-4 s, well inside Twilio's 15 s (Telegram sends at
@@ -117,10 +118,32 @@ class Server:
 
     async def _staff(self, message: StaffMessage, callback_query_id: str | None) -> None:
         assert self.desk is not None
-        reply = await asyncio.to_thread(self.desk.handle, message)
+        try:
+            reply = await asyncio.to_thread(self.desk.handle, message)
+        except UNAVAILABLE:
+            if message.channel != "telegram":
+                raise  # an SMS command is spooled by the caller
+            # The webhook was answered already: say so on the button rather than leave it spinning.
+            log.warning("a staff action from Telegram could not be recorded: the database is unavailable")
+            if callback_query_id is not None and self.telegram is not None:
+                await self.telegram.answer_button(callback_query_id, NOT_RECORDED)
+            return
         if callback_query_id is not None and self.telegram is not None:
             await self.telegram.answer_button(callback_query_id, reply.toast)
         self.dispatcher.wake()
+
+    async def _staff_sms(self, message: InboundMessage) -> None:
+        """An on-call phone answering an alert ("ACK 12"): a staff command, not a participant. While the
+        database cannot take it, it waits in the spool like any message: Twilio would not send it again."""
+        if self.spool is not None and self._spooled:
+            await self._to_spool(message)
+            return
+        try:
+            await self._staff(StaffMessage("sms", message.address, text=message.text), None)
+        except UNAVAILABLE:
+            if self.spool is None:
+                raise
+            await self._to_spool(message)
 
     async def accept(self, message: InboundMessage) -> None:
         """Store a message and take its turn (committed together when this returns); then send.
@@ -189,7 +212,12 @@ class Server:
         for waiter in waiters:
             waiter.cancel()
 
-    def _store_spooled(self, message: InboundMessage) -> int:
+    def _store_spooled(self, message: InboundMessage) -> int | None:
+        """Store a spooled message (its participant, for the turn), or act on a spooled staff command (None;
+        its answer goes at the dispatcher's next tick)."""
+        if message.channel == "sms" and self.desk is not None and self.desk.is_staff_phone(message.address):
+            self.desk.handle(StaffMessage("sms", message.address, text=message.text))
+            return None
         return self.app.service.receive(message).participant_id
 
     async def _process(self, participant_id: int) -> None:
@@ -302,8 +330,7 @@ class Server:
         except WebhookError as exc:
             return PlainTextResponse(str(exc), status_code=exc.status)
         if self.desk is not None and self.desk.is_staff_phone(message.address):
-            # An on-call phone answering an alert ("ACK 12"): a staff command, not a participant.
-            await self._staff(StaffMessage("sms", message.address, text=message.text), None)
+            await self._staff_sms(message)
         else:
             await self.accept(message)
         return Response(EMPTY_TWIML, media_type="application/xml")

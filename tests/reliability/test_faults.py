@@ -34,11 +34,14 @@ import httpx
 import pytest
 from sqlalchemy import and_, event, func, or_, select
 
-from storage.repositories import inbound_t, outbox_t
+from bot.web import NOT_RECORDED
+from storage.repositories import escalation_t, inbound_t, outbox_t
 from tests.conftest import PG_URL
 from tests.e2e.conftest import SECRET, Stack, wait_until
-from tests.fakes import text_update
+from tests.fakes import callback_update, text_update
 
+ON_CALL = "+15550100101"  # the demo study's on-call coordinator (escalation.chain and escalation.staff)
+STAFF_GROUP, DANA = "-1001234567890", 111111111  # its staff Telegram group, and the coordinator there
 SQLITE_ONLY = pytest.mark.skipif(bool(PG_URL), reason="SQLite's single-writer lock; PostgreSQL locks rows instead")
 
 
@@ -285,6 +288,76 @@ def test_one_persons_messages_keep_their_order_through_the_spool(stack: Stack, h
     sent = [s.body for s in stack.twilio.sent if s.to == person]
     assert sent[-1].startswith("Has a doctor ever told you that you have type 2 diabetes?"), sent
     assert_nothing_lost_nothing_twice(stack, deliveries)
+
+
+@SQLITE_ONLY
+def test_an_on_call_ack_by_sms_while_the_database_is_locked_is_spooled_then_acted_on(stack: Stack) -> None:
+    """An on-call phone's "ACK 12" during a lock longer than the busy timeout is answered 200 and kept in the
+    spool (Twilio would not send it again after a 5xx); once the lock is gone the escalation is acknowledged
+    and the phone gets its answer."""
+    patient = "+15550820177"
+    for text in ("Hi", "I want to kill myself"):
+        assert stack.sms(patient, text).status_code == 200
+    stack.settle(timeout=30)
+    with stack.app.database.read() as connection:
+        escalation_id = connection.execute(select(escalation_t.c.id)).scalar_one()
+
+    @event.listens_for(stack.app.database.engine, "connect")
+    def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=100")
+
+    stack.app.database.engine.dispose()
+    with write_lock_held(_sqlite_path(stack), 1.5):
+        assert stack.sms(ON_CALL, f"ACK {escalation_id}").status_code == 200
+        assert len(stack.server.spool or []) == 1
+    wait_until(lambda: len(stack.server.spool or []) == 0, timeout=15)
+    wait_until(lambda: any(s.to == ON_CALL and "acknowledged" in s.body for s in stack.twilio.sent), timeout=15)
+    with stack.app.database.read() as connection:
+        status = connection.execute(
+            select(escalation_t.c.status).where(escalation_t.c.id == escalation_id)
+        ).scalar_one()
+    assert status == "acknowledged"
+    with stack.app.database.read() as connection:
+        staff_inbound = connection.execute(
+            select(func.count()).select_from(inbound_t).where(inbound_t.c.text.like("ACK %"))
+        ).scalar_one()
+    assert staff_inbound == 0, "a staff command is not a participant's message"
+
+
+@SQLITE_ONLY
+def test_a_staff_button_pressed_while_the_database_is_locked_says_it_was_not_recorded(stack: Stack) -> None:
+    """The Telegram webhook is answered before a staff action is carried out; if the database cannot take
+    it, the button says so (not a spinner that stops with nothing), the escalation stays open, and a second
+    press once the lock is gone acknowledges it."""
+    for text in ("Hi", "I want to kill myself"):
+        assert stack.sms("+15550820178", text).status_code == 200
+    stack.settle(timeout=30)
+    wait_until(lambda: any(str(s.chat_id) == STAFF_GROUP for s in stack.telegram.sent), timeout=15)
+    alert = next(s for s in stack.telegram.sent if str(s.chat_id) == STAFF_GROUP)
+    assert alert.reply_markup is not None
+    acknowledge = alert.reply_markup["inline_keyboard"][0][0]["callback_data"]
+
+    def press(update_id: int) -> httpx.Response:
+        update = callback_update(update_id, DANA, acknowledge, alert.message_id, user_id=DANA)
+        update["callback_query"]["message"]["chat"] = {"id": int(STAFF_GROUP), "type": "supergroup", "title": "Staff"}
+        return stack.update(update)
+
+    @event.listens_for(stack.app.database.engine, "connect")
+    def short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=100")
+
+    stack.app.database.engine.dispose()
+    with write_lock_held(_sqlite_path(stack), 1.5):
+        assert press(990_001).status_code == 200
+        wait_until(lambda: bool(stack.telegram.calls_to("answerCallbackQuery")), timeout=10)
+    answers = [call.params.get("text") for call in stack.telegram.calls_to("answerCallbackQuery")]
+    assert answers == [NOT_RECORDED]
+    with stack.app.database.read() as connection:
+        assert connection.execute(select(escalation_t.c.status)).scalar_one() == "open"
+    assert press(990_002).status_code == 200
+    wait_until(lambda: len(stack.telegram.calls_to("answerCallbackQuery")) == 2, timeout=10)
+    with stack.app.database.read() as connection:
+        assert connection.execute(select(escalation_t.c.status)).scalar_one() == "acknowledged"
 
 
 def test_a_spooled_file_that_cannot_be_read_is_set_aside_not_lost_and_the_rest_flows(tmp_path: Path) -> None:
