@@ -40,7 +40,6 @@ class Limits:
     trialbot's defaults unless the study's `pacing` says otherwise."""
 
     per_window: int = LIMIT
-    pause: timedelta = PAUSE
     repeat_times: int = REPEAT_LIMIT
     repeat_window: timedelta = REPEAT_WINDOW
 
@@ -71,7 +70,7 @@ def pace(burst: Pace, at: datetime, limits: Limits = DEFAULT_LIMITS) -> tuple[Pa
         return burst, Replies.PAUSED if paused else Replies.ANSWER
     # Still flooding: the pause runs from this message on. Only the first message over the limit gets
     # the note; a pause that is already on is extended quietly.
-    return replace(burst, paused_until=at + limits.pause), Replies.PAUSED if paused else Replies.PAUSE
+    return replace(burst, paused_until=at + PAUSE), Replies.PAUSED if paused else Replies.PAUSE
 
 
 def _digest(replies: Sequence[MessageCreated]) -> str:

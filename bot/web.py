@@ -118,28 +118,35 @@ class Server:
 
     async def _staff(self, message: StaffMessage, callback_query_id: str | None) -> None:
         assert self.desk is not None
-        try:
-            reply = await asyncio.to_thread(self.desk.handle, message)
-        except UNAVAILABLE:
-            if message.channel != "telegram":
-                raise  # an SMS command is spooled by the caller
-            # The webhook was answered already: say so on the button rather than leave it spinning.
-            log.warning("a staff action from Telegram could not be recorded: the database is unavailable")
-            if callback_query_id is not None and self.telegram is not None:
-                await self.telegram.answer_button(callback_query_id, NOT_RECORDED)
-            return
+        reply = await asyncio.to_thread(self.desk.handle, message)
         if callback_query_id is not None and self.telegram is not None:
             await self.telegram.answer_button(callback_query_id, reply.toast)
         self.dispatcher.wake()
 
-    async def _staff_sms(self, message: InboundMessage) -> None:
-        """An on-call phone answering an alert ("ACK 12"): a staff command, not a participant. While the
-        database cannot take it, it waits in the spool like any message: Twilio would not send it again."""
+    async def _staff_telegram(self, message: StaffMessage, callback_query_id: str | None) -> None:
+        """A press or a command in a staff group, after its webhook was answered (Telegram will not send it
+        again): if the database cannot take it, the button says so rather than stop spinning with nothing."""
+        try:
+            await self._staff(message, callback_query_id)
+        except UNAVAILABLE:
+            log.warning("a staff action from Telegram could not be recorded: the database is unavailable")
+            if callback_query_id is not None and self.telegram is not None:
+                await self.telegram.answer_button(callback_query_id, NOT_RECORDED)
+
+    def _staff_sms(self, message: InboundMessage) -> StaffMessage | None:
+        """An SMS from an on-call phone ("ACK 12") as the staff command it is; None for a participant's."""
+        if message.channel == "sms" and self.desk is not None and self.desk.is_staff_phone(message.address):
+            return StaffMessage("sms", message.address, text=message.text)
+        return None
+
+    async def _staff_by_sms(self, message: InboundMessage, staff: StaffMessage) -> None:
+        """An on-call phone's command. While the database cannot take it, it waits in the spool like any
+        message: Twilio would not send it again."""
         if self.spool is not None and self._spooled:
             await self._to_spool(message)
             return
         try:
-            await self._staff(StaffMessage("sms", message.address, text=message.text), None)
+            await self._staff(staff, None)
         except UNAVAILABLE:
             if self.spool is None:
                 raise
@@ -215,8 +222,9 @@ class Server:
     def _store_spooled(self, message: InboundMessage) -> int | None:
         """Store a spooled message (its participant, for the turn), or act on a spooled staff command (None;
         its answer goes at the dispatcher's next tick)."""
-        if message.channel == "sms" and self.desk is not None and self.desk.is_staff_phone(message.address):
-            self.desk.handle(StaffMessage("sms", message.address, text=message.text))
+        staff = self._staff_sms(message)
+        if staff is not None and self.desk is not None:
+            self.desk.handle(staff)
             return None
         return self.app.service.receive(message).participant_id
 
@@ -329,8 +337,9 @@ class Server:
             return PlainTextResponse("too large", status_code=413)
         except WebhookError as exc:
             return PlainTextResponse(str(exc), status_code=exc.status)
-        if self.desk is not None and self.desk.is_staff_phone(message.address):
-            await self._staff_sms(message)
+        staff = self._staff_sms(message)
+        if staff is not None:
+            await self._staff_by_sms(message, staff)
         else:
             await self.accept(message)
         return Response(EMPTY_TWIML, media_type="application/xml")
@@ -368,7 +377,7 @@ class Server:
         parsed = self.telegram.parse(data, self.app.clock.now())
         if parsed.staff is not None:
             if self.desk is not None:
-                self._spawn(self._staff(parsed.staff, parsed.callback_query_id))
+                self._spawn(self._staff_telegram(parsed.staff, parsed.callback_query_id))
             return
         if parsed.message is not None:
             await self.accept(parsed.message)
